@@ -1,0 +1,17 @@
+# The GoogleTest suite (tests/cpp mirrors src/). Linked against the core's objects so
+# tests can reach internals (groupquant::detail) as well as the public API.
+find_package(GTest REQUIRED)
+include(GoogleTest)
+
+set(GQ_TEST_SRCS
+  tests/cpp/spec_vectors_test.cc
+  tests/cpp/validate_test.cc
+  tests/cpp/reference_test.cc
+  tests/cpp/c_api_test.cc
+  tests/cpp/cpu_driver_test.cc
+)
+add_executable(groupquant_tests ${GQ_TEST_SRCS})
+target_compile_options(groupquant_tests PRIVATE -Wall -Wextra -ffp-contract=off)
+target_include_directories(groupquant_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(groupquant_tests PRIVATE groupquant_objects GTest::gtest GTest::gtest_main)
+gtest_discover_tests(groupquant_tests DISCOVERY_TIMEOUT 60)

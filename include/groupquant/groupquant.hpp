@@ -1,0 +1,50 @@
+// C++17 API of groupquant: the same entry points as groupquant.h, throwing
+// groupquant::Error (a std::invalid_argument) where the C ABI returns a status.
+#ifndef GROUPQUANT_GROUPQUANT_HPP_
+#define GROUPQUANT_GROUPQUANT_HPP_
+
+#include <groupquant/groupquant.h>
+
+#include <array>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace groupquant {
+
+// Thrown for every input that breaks a SPEC.md validation rule. The message names
+// the argument, the rule and the offending value.
+class Error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// Thrown when a requested CPU ISA is not available on this machine or build.
+class Unsupported : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OutputSpec {
+  gq_dtype dtype;
+  std::array<int64_t, 2> shape;
+};
+
+GQ_API OutputSpec output_spec(const gq_tensor& x, gq_output_kind kind);
+
+// Validates every argument, then quantizes x into y on the CPU. offset may be null.
+GQ_API void group_quant(const gq_tensor& x, const gq_tensor& scale,
+                        const gq_tensor& group_index, const gq_tensor* offset,
+                        gq_output_kind kind, const gq_tensor& y,
+                        const gq_options& options = gq_options{});
+
+// The scalar oracle that reads like SPEC.md: same validation, one element at a time,
+// no SIMD, no threads. Every fast path is tested bit for bit against it.
+GQ_API void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
+                                  const gq_tensor& group_index,
+                                  const gq_tensor* offset, gq_output_kind kind,
+                                  const gq_tensor& y);
+
+}  // namespace groupquant
+
+#endif  // GROUPQUANT_GROUPQUANT_HPP_

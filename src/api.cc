@@ -1,0 +1,125 @@
+// The entry points: validate, then run. The C functions are shims that turn the C++
+// exceptions into a gq_status and a thread-local message.
+#include <groupquant/groupquant.h>
+#include <groupquant/groupquant.hpp>
+
+#include <new>
+#include <string>
+
+#include "src/cpu/driver.h"
+#include "src/cpu/isa.h"
+#include "src/reference/group_quant_ref.h"
+#include "src/validate.h"
+
+namespace groupquant {
+
+OutputSpec output_spec(const gq_tensor& x, gq_output_kind kind) {
+  return detail::validate_output_spec(&x, kind);
+}
+
+void group_quant(const gq_tensor& x, const gq_tensor& scale, const gq_tensor& group_index,
+                 const gq_tensor* offset, gq_output_kind kind, const gq_tensor& y,
+                 const gq_options& options) {
+  const detail::Problem p = detail::validate_arguments({&x, &scale, &group_index, offset, kind, &y},
+                                                       detail::GroupIndexCheck::kOnHost);
+  detail::run_cpu(p, options);
+}
+
+void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
+                           const gq_tensor& group_index, const gq_tensor* offset,
+                           gq_output_kind kind, const gq_tensor& y) {
+  detail::group_quant_ref(detail::validate_arguments({&x, &scale, &group_index, offset, kind, &y},
+                                                     detail::GroupIndexCheck::kOnHost));
+}
+
+}  // namespace groupquant
+
+namespace {
+
+thread_local std::string last_error;
+
+template <typename Fn>
+gq_status guarded(Fn&& fn) {
+  try {
+    fn();
+    last_error.clear();
+    return GQ_STATUS_SUCCESS;
+  } catch (const groupquant::Error& e) {
+    last_error = e.what();
+    return GQ_STATUS_INVALID_ARGUMENT;
+  } catch (const groupquant::Unsupported& e) {
+    last_error = e.what();
+    return GQ_STATUS_UNSUPPORTED;
+  } catch (const std::bad_alloc&) {
+    last_error = "out of memory";
+    return GQ_STATUS_INTERNAL_ERROR;
+  } catch (const std::exception& e) {
+    last_error = e.what();
+    return GQ_STATUS_INTERNAL_ERROR;
+  } catch (...) {
+    last_error = "unknown error";
+    return GQ_STATUS_INTERNAL_ERROR;
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_dtype,
+                         int64_t out_shape[2]) {
+  return guarded([&] {
+    const groupquant::OutputSpec spec = groupquant::detail::validate_output_spec(x, kind);
+    if (out_dtype == nullptr || out_shape == nullptr) {
+      throw groupquant::Error("out_dtype and out_shape must not be null");
+    }
+    *out_dtype = spec.dtype;
+    out_shape[0] = spec.shape[0];
+    out_shape[1] = spec.shape[1];
+  });
+}
+
+gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale, const gq_tensor* group_index,
+                         const gq_tensor* offset, gq_output_kind kind, const gq_options* options,
+                         const gq_tensor* y) {
+  return guarded([&] {
+    const groupquant::detail::Problem p = groupquant::detail::validate_arguments(
+        {x, scale, group_index, offset, kind, y}, groupquant::detail::GroupIndexCheck::kOnHost);
+    groupquant::detail::run_cpu(p, options != nullptr ? *options : gq_options{});
+  });
+}
+
+const char* gq_last_error(void) { return last_error.c_str(); }
+
+gq_status gq_set_cpu_isa(const char* name) {
+  return guarded([&] {
+    using groupquant::detail::Isa;
+    const std::string_view requested = name != nullptr ? name : "";
+    if (requested == "auto") {
+      groupquant::detail::set_active_isa(groupquant::detail::best_isa());
+      return;
+    }
+    const std::optional<Isa> isa = groupquant::detail::parse_isa(requested);
+    if (!isa) {
+      throw groupquant::Error("CPU ISA name must be one of auto, scalar, avx2, avx512: got '" +
+                              std::string(requested) + "'");
+    }
+    groupquant::detail::set_active_isa(*isa);
+  });
+}
+
+const char* gq_cpu_isa(void) {
+  try {
+    return groupquant::detail::isa_name(groupquant::detail::active_isa());
+  } catch (const std::exception& e) {
+    last_error = e.what();
+    return "unsupported";
+  }
+}
+
+int gq_cpu_isa_supported(const char* name) {
+  const auto isa = groupquant::detail::parse_isa(name != nullptr ? name : "");
+  return isa && groupquant::detail::isa_supported(*isa) ? 1 : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,38 @@
+// Every rule of SPEC.md's "Validation" section, and the only place that writes the
+// error text. Messages read "<argument> <rule>: <offending value>".
+#ifndef GROUPQUANT_SRC_VALIDATE_H_
+#define GROUPQUANT_SRC_VALIDATE_H_
+
+#include <groupquant/groupquant.hpp>
+
+#include <string>
+
+#include "src/problem.h"
+
+namespace groupquant::detail {
+
+struct Arguments {
+  const gq_tensor* x = nullptr;
+  const gq_tensor* scale = nullptr;
+  const gq_tensor* group_index = nullptr;
+  const gq_tensor* offset = nullptr;  // optional
+  gq_output_kind kind = GQ_OUTPUT_INT8;
+  const gq_tensor* y = nullptr;
+};
+
+// kOnHost reads group_index values (CPU); kOnDevice leaves them to the kernel, which
+// traps on a bad one (CUDA: the host must not read device memory).
+enum class GroupIndexCheck { kOnHost, kOnDevice };
+
+// Throws groupquant::Error on the first broken rule; otherwise the validated Problem.
+Problem validate_arguments(const Arguments& args, GroupIndexCheck check);
+
+// x's rank and dtype, the kind, and N % 8 for packed int4; then the output's spec.
+OutputSpec validate_output_spec(const gq_tensor* x, gq_output_kind kind);
+
+const char* dtype_name(gq_dtype dtype);
+int64_t dtype_size(gq_dtype dtype);
+
+}  // namespace groupquant::detail
+
+#endif  // GROUPQUANT_SRC_VALIDATE_H_
