@@ -100,7 +100,7 @@ ByteSpan span_of(const gq_tensor& t) {
 bool self_overlapping(const gq_tensor& t) {
   const int64_t s0 = stride_of(t, 0), s1 = stride_of(t, 1);
   const int64_t n0 = t.shape[0], n1 = t.shape[1];
-  if (n0 <= 1 && n1 <= 1) return false;
+  if (n0 == 0 || n1 == 0 || (n0 == 1 && n1 == 1)) return false;
   if (n0 <= 1) return s1 == 0;
   if (n1 <= 1) return s0 == 0;
   const bool dim1_inner = s1 <= s0;

@@ -1,1 +1,77 @@
+// The CPU driver (threads, chunks, group lookup, strided rows) against the reference,
+// with the active ISA. tests/cpp/cpu_kernels_test.cc forces every ISA.
 #include <gtest/gtest.h>
+
+#include "tests/cpp/random_problem.h"
+
+namespace {
+
+using gqtest::RandomProblem;
+using gqtest::Tensor;
+
+class CpuDriver : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, gq_output_kind>> {};
+
+TEST_P(CpuDriver, MatchesReferenceOnRandomViews) {
+  const auto [x_dtype, scale_dtype, kind] = GetParam();
+  std::mt19937 rng(99 + 16 * x_dtype + 4 * scale_dtype + kind);
+  for (int trial = 0; trial < 40; ++trial) {
+    const RandomProblem p = RandomProblem::make(rng, x_dtype, scale_dtype, kind, 70, 150);
+    Tensor expected = p.y;
+    p.run_reference(expected);
+    for (int32_t threads : {1, 2, 3, 0}) {
+      Tensor got = p.y;
+      gq_options options{};
+      options.num_threads = threads;
+      p.run_cpu(got, options);
+      ASSERT_EQ(got.storage(), expected.storage()) << p.description << " threads=" << threads;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllDtypes, CpuDriver,
+    ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes), ::testing::ValuesIn(gqtest::kFloatDtypes),
+                       ::testing::ValuesIn(gqtest::kKinds)));
+
+// Many chunks and skewed groups: one group holds almost every row, many are empty,
+// so chunk boundaries fall inside groups and between runs of empty groups.
+TEST(CpuDriverChunks, SkewedGroupsAcrossChunks) {
+  std::mt19937 rng(5);
+  const int64_t M = 3001, N = 96, G = 12;
+  for (gq_output_kind kind : gqtest::kKinds) {
+    RandomProblem p;
+    p.kind = kind;
+    p.x = Tensor(GQ_DTYPE_BFLOAT16, {M, N});
+    for (int64_t i = 0; i < M * N; ++i) p.x.set_float(i, gqtest::interesting_value(rng));
+    p.scale = Tensor(GQ_DTYPE_FLOAT32, {G, N});
+    for (int64_t i = 0; i < G * N; ++i) p.scale.set_float(i, static_cast<float>(i % 7) * 0.5f - 1.5f);
+    p.group_index = Tensor::ints(GQ_DTYPE_INT32, {G}, {0, 0, 1, 1, 1, 2999, 2999, 3000, 3001, 3001, 3001, 3001});
+    p.with_offset = true;
+    p.offset = Tensor::floats(GQ_DTYPE_FLOAT32, {1}, {0.5f});
+    p.y = Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, {M, kind == GQ_OUTPUT_INT8 ? N : N / 8});
+    Tensor expected = p.y;
+    p.run_reference(expected);
+    for (int32_t threads : {1, 2, 7}) {
+      Tensor got = p.y;
+      gq_options options{};
+      options.num_threads = threads;
+      p.run_cpu(got, options);
+      EXPECT_EQ(got.storage(), expected.storage()) << "threads=" << threads;
+    }
+  }
+}
+
+// Inputs are read-only: the call leaves x, scale, group_index and offset as they were.
+TEST(CpuDriverInputs, NeverWritten) {
+  std::mt19937 rng(6);
+  const RandomProblem p = RandomProblem::make(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT16, GQ_OUTPUT_INT8);
+  const auto x = p.x.storage(), s = p.scale.storage(), g = p.group_index.storage(), o = p.offset.storage();
+  Tensor y = p.y;
+  p.run_cpu(y);
+  EXPECT_EQ(p.x.storage(), x);
+  EXPECT_EQ(p.scale.storage(), s);
+  EXPECT_EQ(p.group_index.storage(), g);
+  EXPECT_EQ(p.offset.storage(), o);
+}
+
+}  // namespace
