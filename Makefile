@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BUILD ?= build
 JOBS ?= $(shell nproc)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev
+APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
         demo bench cuda sanitize fuzz format clean
@@ -39,10 +39,33 @@ test-cmake-package: build
 	$(BUILD)/consumer/consumer_c
 	$(BUILD)/consumer/consumer_cpp
 
-test: test-cpp test-cmake-package
+test: test-cpp test-cmake-package test-python
 
-demo:
-	@echo "make demo: the torch operator has not landed yet"
+# ---- The torch operator (python/groupquant) --------------------------------------------
+VENV_STAMP := $(VENV)/.requirements-dev.stamp
+INSTALL_STAMP := $(VENV)/.groupquant-installed.stamp
+PY_SOURCES = setup.py pyproject.toml CMakeLists.txt \
+  $(shell find python src include cmake -type f \( -name '*.py' -o -name '*.h' -o -name '*.hpp' \
+            -o -name '*.cc' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' -o -name '*.inc' \
+            -o -name '*.cmake' \) 2>/dev/null)
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): requirements-dev.txt | deps
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+# Builds the core with CMake (build/python-core) and the extension against the venv's torch.
+install-python: $(INSTALL_STAMP)
+$(INSTALL_STAMP): $(VENV_STAMP) $(PY_SOURCES)
+	$(VENV)/bin/pip install -q --no-build-isolation --no-deps .
+	touch $@
+
+test-python: install-python
+	$(PY) -m pytest -q tests/python
+
+demo: install-python
+	$(PY) examples/demo.py
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -1,0 +1,108 @@
+// at::Tensor -> gq_tensor, and the few rules only the torch layer can check (devices,
+// dst_dtype). Header-only, so the CPU and the CUDA extension share one copy of it.
+//
+// The core validates everything else and writes all of its error text; this layer
+// only turns the torch types into the C ABI's and a failed gq_status into a
+// RuntimeError carrying the core's message.
+#ifndef GROUPQUANT_PYTHON_CSRC_TENSOR_VIEW_H_
+#define GROUPQUANT_PYTHON_CSRC_TENSOR_VIEW_H_
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <groupquant/groupquant.h>
+
+#include <optional>
+#include <string>
+
+namespace groupquant::torch_binding {
+
+// Torch dtypes the core has no code for travel as this code, which lies inside the
+// enum's range (0..7) but names no dtype, so the core rejects it with its usual rule
+// text ("x must be float32, ...: got dtype code 7"); raise_core_error() then puts
+// torch's dtype name in place of the code. Checking these dtypes here instead would
+// duplicate the rule text and report a dtype error before a rank error.
+inline constexpr gq_dtype kUnknownDtype = static_cast<gq_dtype>(7);
+
+inline gq_dtype to_gq_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return GQ_DTYPE_FLOAT32;
+    case at::kHalf: return GQ_DTYPE_FLOAT16;
+    case at::kBFloat16: return GQ_DTYPE_BFLOAT16;
+    case at::kChar: return GQ_DTYPE_INT8;
+    case at::kInt: return GQ_DTYPE_INT32;
+    case at::kLong: return GQ_DTYPE_INT64;
+    default: return kUnknownDtype;
+  }
+}
+
+// Python's spelling of a dtype without the "torch." prefix: "float64", "qint8".
+inline std::string dtype_name(at::ScalarType t) { return std::string(c10::getDtypeNames(t).first); }
+
+// A non-owning gq_tensor over t. The shape and strides point into t's TensorImpl, so
+// the view is valid while t is alive and not resized. No copy: the core reads any
+// non-negative strides (torch has no negative ones) and the storage offset is folded
+// into data. A tensor carrying a lazy negation bit is resolved first (the only case
+// that copies), since its memory does not hold the values it represents. Inputs are
+// read through const_data_ptr(), which leaves copy-on-write storage unmaterialized.
+class TensorView {
+ public:
+  enum Access { kRead, kWrite };
+  explicit TensorView(const at::Tensor& t, Access access = kRead)
+      : tensor_(t.is_neg() ? t.resolve_neg() : t) {
+    view_.data = access == kWrite ? tensor_.data_ptr() : const_cast<void*>(tensor_.const_data_ptr());
+    view_.ndim = static_cast<int32_t>(tensor_.dim());
+    view_.dtype = to_gq_dtype(tensor_.scalar_type());
+    view_.shape = tensor_.sizes().data();
+    view_.strides = tensor_.strides().data();
+    view_.byte_offset = 0;
+  }
+  const gq_tensor* get() const { return &view_; }
+  const at::Tensor& tensor() const { return tensor_; }
+
+ private:
+  at::Tensor tensor_;
+  gq_tensor view_{};
+};
+
+// dst_dtype -> output kind: None, int8 and qint8 give int8 [M, N]; quint4x2 gives
+// packed int4 in int32 [M, N/8] (SPEC.md "Output").
+inline gq_output_kind output_kind(std::optional<at::ScalarType> dst_dtype) {
+  if (!dst_dtype || *dst_dtype == at::kChar || *dst_dtype == at::kQInt8) return GQ_OUTPUT_INT8;
+  if (*dst_dtype == at::kQUInt4x2) return GQ_OUTPUT_INT4_PACKED;
+  TORCH_CHECK(false, "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got torch.",
+              dtype_name(*dst_dtype));
+}
+
+// SPEC.md: tensors on different devices are an error. Compared with x's device.
+inline void check_same_device(const at::Tensor& x, const at::Tensor& scale,
+                              const at::Tensor& group_index,
+                              const std::optional<at::Tensor>& offset) {
+  auto check = [&](const at::Tensor& t, const char* name) {
+    TORCH_CHECK(t.device() == x.device(), name, " must be on the same device as x: got ", name,
+                " on ", t.device(), " and x on ", x.device());
+  };
+  check(scale, "scale");
+  check(group_index, "group_index");
+  if (offset) check(*offset, "offset");
+}
+
+// Throws the core's message for a failed call as a RuntimeError (c10::Error). Where the
+// message names a dtype by the placeholder code, torch's name for it is put in.
+[[noreturn]] inline void raise_core_error(
+    std::initializer_list<std::pair<const char*, const at::Tensor*>> named_inputs) {
+  std::string message = gq_last_error();
+  const std::string code = "dtype code " + std::to_string(static_cast<int>(kUnknownDtype));
+  for (const auto& [name, t] : named_inputs) {
+    if (t == nullptr || to_gq_dtype(t->scalar_type()) != kUnknownDtype) continue;
+    const size_t at = message.find(code);
+    if (message.rfind(std::string(name) + " ", 0) == 0 && at != std::string::npos) {
+      message.replace(at, code.size(), dtype_name(t->scalar_type()));
+      break;
+    }
+  }
+  TORCH_CHECK(false, message);
+}
+
+}  // namespace groupquant::torch_binding
+
+#endif  // GROUPQUANT_PYTHON_CSRC_TENSOR_VIEW_H_

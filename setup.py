@@ -1,0 +1,64 @@
+"""Builds the torch extension groupquant._C.
+
+The core is built by CMake, from the one source list in the root CMakeLists.txt (which
+also carries the per-file ISA flags that cpp_extension cannot express), into a static
+library that the extension links. The extension itself compiles only the binding.
+
+    pip install --no-build-isolation .     # torch==2.13.0 must already be installed
+
+Build trees: build/python-core/cmake (the core) and build/python-core/setuptools.
+"""
+
+import os
+import subprocess
+
+from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+BUILD_DIR = os.path.join(ROOT, "build", "python-core")
+CORE_BUILD_DIR = os.path.join(BUILD_DIR, "cmake")
+CORE_LIB = os.path.join(CORE_BUILD_DIR, "libgroupquant.a")
+JOBS = os.environ.get("GROUPQUANT_BUILD_JOBS", str(min(os.cpu_count() or 1, 8)))
+
+# torch's headers as system headers (gcc drops the matching -I), so -Wextra reports
+# only this project's code.
+CXX_FLAGS = ["-O2", "-Wall", "-Wextra"] + [f"-isystem{p}" for p in include_paths()]
+
+
+class BuildExtensionWithCore(BuildExtension):
+    """Builds the static core with CMake, then the extensions that link it."""
+
+    def run(self):
+        subprocess.check_call(
+            ["cmake", "-S", ROOT, "-B", CORE_BUILD_DIR, "-DCMAKE_BUILD_TYPE=Release",
+             "-DGROUPQUANT_BUILD_TESTS=OFF", "-DGROUPQUANT_BUILD_BENCHMARKS=OFF"])
+        subprocess.check_call(
+            ["cmake", "--build", CORE_BUILD_DIR, "--target", "groupquant", "-j", JOBS])
+        super().run()
+
+
+def extension(name, sources):
+    # The binding includes only the public headers (include/) and its own
+    # python/groupquant/csrc headers (rooted at the repository); the core's private
+    # compile definitions (GQ_HAVE_AVX2, ...) stay inside the core's objects.
+    return CppExtension(
+        name,
+        sources,
+        include_dirs=[os.path.join(ROOT, "include"), ROOT],
+        extra_objects=[CORE_LIB],
+        extra_compile_args={"cxx": CXX_FLAGS},
+    )
+
+
+ext_modules = [extension("groupquant._C", ["python/groupquant/csrc/op.cpp"])]
+
+setup(
+    package_dir={"": "python"},
+    packages=["groupquant"],
+    include_package_data=False,  # csrc/ is compiled, not shipped
+    ext_modules=ext_modules,
+    cmdclass={"build_ext": BuildExtensionWithCore},
+    # Keep setuptools' own build tree out of the top-level build/ (the CMake dev tree).
+    options={"build": {"build_base": os.path.relpath(os.path.join(BUILD_DIR, "setuptools"), ROOT)}},
+)

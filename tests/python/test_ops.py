@@ -1,0 +1,264 @@
+"""Eager results of groupquant.npu_group_quant, bit for bit against the numpy oracle."""
+
+import doctest
+import inspect
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+import groupquant
+import groupquant.ops
+from conftest import (DST_DTYPES, FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, OUTPUT_KINDS,
+                      assert_unchanged, group_index_from_sizes, make_inputs, short, snapshot)
+from reference import npu_group_quant_ref
+
+op = torch.ops.groupquant.npu_group_quant
+
+
+def check(inputs: dict, dst_dtype=None, fn=groupquant.npu_group_quant) -> torch.Tensor:
+    """Runs the op, checks dtype, shape and every bit against the oracle, and that the
+    inputs are untouched."""
+    before = snapshot(inputs)
+    y = fn(inputs["x"], inputs["scale"], inputs["group_index"], offset=inputs["offset"],
+           dst_dtype=dst_dtype)
+    expected = npu_group_quant_ref(inputs["x"], inputs["scale"], inputs["group_index"],
+                                   inputs["offset"], dst_dtype)
+    assert y.dtype == expected.dtype and y.shape == expected.shape
+    assert y.device == inputs["x"].device and y.is_contiguous()
+    assert torch.equal(y, expected)
+    assert_unchanged(inputs, before)
+    return y
+
+
+# ---- The SPEC.md test vectors ----------------------------------------------------------
+
+def test_spec_vector_aclnn_example():
+    x = torch.tensor([[0, 1], [2, 3], [4, 5], [6, 7]], dtype=torch.float32)
+    scale = torch.tensor([[1, 2], [1, 2], [1, 2]], dtype=torch.float32)
+    group_index = torch.tensor([1, 2, 4])
+    y = groupquant.npu_group_quant(x, scale, group_index, offset=torch.tensor(2.0))
+    assert y.dtype == torch.int8
+    assert y.tolist() == [[2, 4], [4, 8], [6, 12], [8, 16]]
+
+
+def test_spec_vector_int4_packing():
+    x = torch.tensor([[1, -1, 0, 7, -8, 3, -3, 2]], dtype=torch.float32)
+    y = groupquant.npu_group_quant(x, torch.ones(1, 8), torch.tensor([1], dtype=torch.int32),
+                                  dst_dtype=torch.quint4x2)
+    assert y.dtype == torch.int32 and y.shape == (1, 1)
+    assert y.view(torch.uint32).item() == 0x2D3870F1
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=short)
+def test_spec_ties_saturation_specials(dtype):
+    values = [0.5, 1.5, 2.5, -0.5, -2.5, 127.5, -128.5, 7.5, -8.5,
+              float("inf"), float("-inf"), float("nan"), 1e4, -1e4, 3.0, -3.0]
+    x = torch.tensor([values], dtype=dtype)
+    one = torch.ones(1, len(values), dtype=dtype)
+    gi = torch.tensor([1])
+    int8 = groupquant.npu_group_quant(x, one, gi)
+    assert int8.tolist() == [[0, 2, 2, 0, -2, 127, -128, 8, -8, 127, -128, 0, 127, -128, 3, -3]]
+    int4 = groupquant.npu_group_quant(x, one, gi, dst_dtype=torch.quint4x2)
+    nibbles = [(int4.view(torch.uint32)[0, w].item() >> (4 * k)) & 0xF
+               for w in range(2) for k in range(8)]
+    signed = [v - 16 if v >= 8 else v for v in nibbles]
+    assert signed == [0, 2, 2, 0, -2, 7, -8, 7, -8, 7, -8, 0, 7, -8, 3, -3]
+
+
+def test_multiply_and_add_round_separately():
+    # x*s = 1 + 2^-11 + 2^-24 exactly; fp32 rounds the tie to even, 1 + 2^-11. Adding
+    # -0.5 - 2^-11 then gives exactly 0.5, which rounds to 0. A fused multiply-add
+    # would round 0.5 + 2^-24 once and give 1.
+    x = torch.tensor([[1.0 + 2.0**-12]])
+    offset = torch.tensor(-0.5 - 2.0**-11)
+    assert offset.item() == -0.5 - 2.0**-11  # exact in fp32
+    gi = torch.tensor([1])
+    y = groupquant.npu_group_quant(x, x, gi, offset=offset)
+    assert y.item() == 0
+    assert torch.equal(y, npu_group_quant_ref(x, x, gi, offset))
+
+
+# ---- Every dtype pair, index dtype, offset form and dst_dtype ---------------------------
+
+@pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
+@pytest.mark.parametrize("offset", OFFSET_KINDS)
+@pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=short)
+@pytest.mark.parametrize("scale_dtype", FLOAT_DTYPES, ids=short)
+@pytest.mark.parametrize("x_dtype", FLOAT_DTYPES, ids=short)
+def test_matches_reference(x_dtype, scale_dtype, index_dtype, offset, dst_dtype):
+    inputs = make_inputs(37, 48, g=5, x_dtype=x_dtype, scale_dtype=scale_dtype,
+                         index_dtype=index_dtype, offset=offset,
+                         seed=zlib.crc32(f"{x_dtype}{scale_dtype}{offset}".encode()))
+    check(inputs, dst_dtype)
+    check(inputs, dst_dtype, fn=op)  # torch.ops.groupquant.npu_group_quant itself
+
+
+def test_int8_dst_dtypes_agree():
+    inputs = make_inputs(20, 16, g=3, seed=1)
+    results = [check(inputs, d) for d in (None, torch.int8, torch.qint8)]
+    assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_shapes(seed):
+    rng = np.random.default_rng(100 + seed)
+    m, n, g = int(rng.integers(1, 300)), 8 * int(rng.integers(1, 40)), int(rng.integers(1, 12))
+    dtypes = rng.choice(len(FLOAT_DTYPES), size=2)
+    inputs = make_inputs(m, n, g=g, x_dtype=FLOAT_DTYPES[dtypes[0]],
+                         scale_dtype=FLOAT_DTYPES[dtypes[1]], seed=seed)
+    for kind in OUTPUT_KINDS:
+        check(inputs, kind)
+
+
+# ---- Group layouts ---------------------------------------------------------------------
+
+LAYOUTS = {
+    "docs_example": [1, 3, 2, 0],
+    "empty_first": [0, 4, 3],
+    "empty_last": [3, 4, 0],
+    "empty_first_and_last": [0, 0, 5, 2, 0, 0],
+    "one_row_per_group": [1] * 9,
+    "many_empty": [0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 4, 0, 0],
+    "one_group": [9],
+    "all_in_last": [0, 0, 0, 9],
+    "all_in_first": [9, 0, 0, 0],
+}
+
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_group_layouts(layout, kind):
+    sizes = LAYOUTS[layout]
+    inputs = make_inputs(sum(sizes), 24, sizes, seed=len(sizes))
+    check(inputs, kind)
+
+
+def test_each_group_uses_its_own_scale_row():
+    # Group g's scale row is all g+1, so row r's output is (g+1) * x[r].
+    sizes = [2, 0, 3, 1, 0]
+    x = torch.ones(6, 8)
+    scale = torch.arange(1, 6, dtype=torch.float32)[:, None].expand(5, 8)
+    y = groupquant.npu_group_quant(x, scale, group_index_from_sizes(sizes))
+    assert y[:, 0].tolist() == [1, 1, 3, 3, 3, 4]
+
+
+def test_many_rows_many_groups():
+    rng = np.random.default_rng(7)
+    sizes = rng.integers(0, 40, size=300)
+    inputs = make_inputs(int(sizes.sum()), 64, list(sizes), x_dtype=torch.bfloat16,
+                         scale_dtype=torch.float16, index_dtype=torch.int32, seed=7)
+    for kind in OUTPUT_KINDS:
+        check(inputs, kind)
+
+
+# ---- Non-contiguous and offset views ---------------------------------------------------
+
+def views(inputs: dict) -> dict:
+    """Strided, transposed, sliced and storage-offset views with the same values."""
+    x, scale, gi, offset = inputs["x"], inputs["scale"], inputs["group_index"], inputs["offset"]
+    m, n = x.shape
+    g = scale.shape[0]
+    return {
+        "x_transposed": dict(inputs, x=x.t().contiguous().t()),
+        "x_column_step": dict(inputs, x=torch.zeros(m, 2 * n, dtype=x.dtype)[:, ::2].copy_(x)),
+        "x_row_step_offset": dict(inputs, x=torch.zeros(2 * m + 1, n + 3, dtype=x.dtype)[1::2, 3:].copy_(x)),
+        "scale_transposed": dict(inputs, scale=scale.t().contiguous().t()),
+        "scale_sliced": dict(inputs, scale=torch.zeros(g + 2, n + 5, dtype=scale.dtype)[2:, 1:n + 1].copy_(scale)),
+        "group_index_step": dict(inputs, group_index=torch.zeros(3 * g + 1, dtype=gi.dtype)[1::3].copy_(gi)),
+        "offset_view": dict(inputs, offset=None if offset is None else
+                            torch.zeros(5, dtype=offset.dtype)[3:4].copy_(offset.reshape(1))),
+        "all_transposed": dict(x=x.t().contiguous().t(), scale=scale.t().contiguous().t(),
+                               group_index=torch.zeros(2 * g, dtype=gi.dtype)[1::2].copy_(gi),
+                               offset=None if offset is None else
+                               torch.zeros(3, dtype=offset.dtype)[2].copy_(offset.reshape(()))),
+    }
+
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
+@pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.float16, torch.bfloat16),
+                                    (torch.bfloat16, torch.float32)], ids=lambda d: f"{short(d[0])}-{short(d[1])}")
+def test_strided_views(dtypes, kind):
+    inputs = make_inputs(29, 40, g=4, x_dtype=dtypes[0], scale_dtype=dtypes[1], seed=3)
+    expected = check(inputs, kind)
+    for name, v in views(inputs).items():
+        assert not all(t.is_contiguous() and t.storage_offset() == 0 for t in v.values()
+                       if t is not None), name
+        assert torch.equal(check(v, kind), expected), name
+
+
+def test_broadcast_scale_row():
+    # A stride-0 (expanded) scale is read as it is.
+    inputs = make_inputs(12, 16, [5, 7], seed=4)
+    inputs["scale"] = inputs["scale"][:1].expand(2, 16)
+    assert inputs["scale"].stride() == (0, 1)
+    for kind in OUTPUT_KINDS:
+        check(inputs, kind)
+
+
+def test_output_is_new_memory():
+    inputs = make_inputs(8, 8, [8], seed=5)
+    y1 = check(inputs)
+    y2 = check(inputs)
+    assert y1.data_ptr() != y2.data_ptr()
+
+
+# ---- Empty tensors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
+@pytest.mark.parametrize("m,n,g", [(0, 16, 3), (5, 0, 2), (0, 0, 1), (0, 8, 0), (4, 0, 0)])
+def test_empty(m, n, g, dst_dtype):
+    x = torch.randn(m, n, dtype=torch.float16)
+    scale = torch.randn(g, n)
+    # Values of group_index are not inspected for an empty x (the NPU does the same).
+    gi = torch.full((g,), -7, dtype=torch.int32)
+    y = groupquant.npu_group_quant(x, scale, gi, offset=torch.tensor([1.0]), dst_dtype=dst_dtype)
+    packed = dst_dtype == torch.quint4x2
+    assert y.dtype == (torch.int32 if packed else torch.int8)
+    assert y.shape == ((m, n // 8) if packed else (m, n))
+
+
+# ---- Threads ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
+def test_independent_of_thread_count(kind, restore_num_threads):
+    # Big enough for many work chunks, with group boundaries inside chunks.
+    inputs = make_inputs(1500, 264, g=37, x_dtype=torch.bfloat16, seed=11)
+    results = []
+    for threads in (1, 2, 3, 8):
+        torch.set_num_threads(threads)
+        results.append(check(inputs, kind))
+    assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+# ---- The Python API --------------------------------------------------------------------
+
+def test_signature_matches_the_npu_op():
+    sig = inspect.signature(groupquant.npu_group_quant)
+    params = list(sig.parameters.values())
+    assert [p.name for p in params] == ["x", "scale", "group_index", "offset", "dst_dtype"]
+    assert [p.kind for p in params[3:]] == [inspect.Parameter.KEYWORD_ONLY] * 2
+    assert params[3].default is None and params[4].default is None
+    schema = str(op.default._schema)
+    assert schema == ("groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
+                      "Tensor? offset=None, ScalarType? dst_dtype=None) -> Tensor")
+
+
+def test_offset_and_dst_dtype_are_keyword_only():
+    inputs = make_inputs(4, 8, [4], seed=0)
+    with pytest.raises(TypeError):
+        groupquant.npu_group_quant(inputs["x"], inputs["scale"], inputs["group_index"],
+                                   inputs["offset"])
+
+
+def test_docstring_example_runs():
+    doc = groupquant.npu_group_quant.__doc__
+    assert "round_half_even" in doc and "quint4x2" in doc
+    failures, attempted = doctest.testmod(groupquant.ops, verbose=False)[:2]
+    assert attempted > 0 and failures == 0
+
+
+def test_exported_names():
+    assert groupquant.__all__ == ["npu_group_quant"]
+    assert torch.ops.groupquant.npu_group_quant.default is op.default
