@@ -1,0 +1,385 @@
+// Every row kernel of every ISA compiled in (kernels.inc), XNNPACK-style: every length
+// around the vector tiles, misaligned starts, special values, with and without offset,
+// compared bit for bit with the scalar kernel and with the reference; guard bytes after
+// y, and x and scale ending exactly at the end of their allocations (ASan catches any
+// over-read). Then the driver with each ISA forced, on random multi-row problems.
+#include <groupquant/groupquant.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "src/cpu/isa.h"
+#include "src/cpu/kernels.h"
+#include "tests/cpp/tester.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+using groupquant::detail::Isa;
+using groupquant::detail::RowKernel;
+using gqtest::Tensor;
+
+// Lengths up to two main-loop tiles + 1 of the widest kernel (AVX-512: 64 elements per
+// iteration) cover every path of every ISA: unrolled body, single vectors, tail.
+constexpr int64_t kMaxTile = 64;
+constexpr int64_t kGuardBytes = 64;
+constexpr unsigned char kPoison = 0xA5;
+
+class RowKernelTester {
+ public:
+  RowKernelTester(Isa isa, gq_dtype x, gq_dtype scale, gq_output_kind kind, RowKernel kernel)
+      : isa_(isa), x_dtype_(x), scale_dtype_(scale), kind_(kind), kernel_(kernel) {
+    reference_kernel_ = groupquant::detail::find_row_kernel(Isa::kScalar, x, scale, kind);
+  }
+
+  bool skip() const { return !groupquant::detail::isa_supported(isa_); }
+
+  // One call of the kernel on a row of n elements, x/scale/y starting `misalign`
+  // elements into their allocations; compared with the scalar kernel and the reference.
+  void test(int64_t n, int64_t x_misalign, int64_t s_misalign, int64_t y_misalign,
+            bool with_offset, uint32_t seed) const {
+    std::mt19937 rng(seed);
+    const int64_t xs = gqtest::element_size(x_dtype_), ss = gqtest::element_size(scale_dtype_);
+    const int64_t y_bytes = kind_ == GQ_OUTPUT_INT8 ? n : n / 2;
+    // x and scale end exactly at the end of their allocations.
+    std::unique_ptr<unsigned char[]> x_buf(new unsigned char[(x_misalign + n) * xs]);
+    std::unique_ptr<unsigned char[]> s_buf(new unsigned char[(s_misalign + n) * ss]);
+    const Tensor x_values = random_row(x_dtype_, n, rng, /*is_scale=*/false);
+    const Tensor s_values = random_row(scale_dtype_, n, rng, /*is_scale=*/true);
+    std::memcpy(x_buf.get() + x_misalign * xs, x_values.storage().data(), n * xs);
+    std::memcpy(s_buf.get() + s_misalign * ss, s_values.storage().data(), n * ss);
+    const void* x = x_buf.get() + x_misalign * xs;
+    const void* s = s_buf.get() + s_misalign * ss;
+
+    float offset = 0.0f;
+    Tensor offset_tensor(scale_dtype_, {});
+    if (with_offset) {
+      static const float kOffsets[] = {0.5f, -0.5f, 0.25f, 1.0f, -3.75f, 0.0f, -0.0f, 100.0f};
+      std::uniform_int_distribution<int> pick(0, static_cast<int>(std::size(kOffsets)));
+      const int k = pick(rng);
+      offset_tensor.set_float(0, k < static_cast<int>(std::size(kOffsets))
+                                     ? kOffsets[k]
+                                     : gqtest::interesting_value(rng));
+      offset = offset_tensor.get_float(0);
+    }
+
+    // Under test: poisoned, guard bytes before and after.
+    std::vector<unsigned char> y(y_misalign + y_bytes + kGuardBytes, kPoison);
+    kernel_(x, s, offset, y.data() + y_misalign, n);
+    for (int64_t i = 0; i < y_misalign; ++i) ASSERT_EQ(y[i], kPoison) << "write before y[0]";
+    for (int64_t i = 0; i < kGuardBytes; ++i) {
+      ASSERT_EQ(y[y_misalign + y_bytes + i], kPoison) << "write past the end of y, byte " << i;
+    }
+    const unsigned char* got = y.data() + y_misalign;
+
+    // The scalar kernel.
+    std::vector<unsigned char> expect_scalar(y_bytes + 1);
+    reference_kernel_(x, s, offset, expect_scalar.data(), n);
+
+    // The reference, on a 1 x n problem.
+    const int64_t y_cols = kind_ == GQ_OUTPUT_INT8 ? n : n / 8;
+    Tensor x_t(x_dtype_, {1, n}), s_t(scale_dtype_, {1, n});
+    std::memcpy(x_t.at(0), x, n * xs);
+    std::memcpy(s_t.at(0), s, n * ss);
+    const Tensor gi = Tensor::ints(GQ_DTYPE_INT64, {1}, {1});
+    Tensor y_ref(kind_ == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, {1, y_cols});
+    const gq_tensor off_view = offset_tensor.view();
+    groupquant::group_quant_reference(x_t.view(), s_t.view(), gi.view(),
+                                      with_offset ? &off_view : nullptr, kind_, y_ref.view());
+
+    for (int64_t b = 0; b < y_bytes; ++b) {
+      const int64_t col = kind_ == GQ_OUTPUT_INT8 ? b : 2 * b;
+      const auto describe = [&] {
+        return "n=" + std::to_string(n) + " byte " + std::to_string(b) + " (column " +
+               std::to_string(col) + ") x=" + std::to_string(x_values.get_float(col)) +
+               " scale=" + std::to_string(s_values.get_float(col)) +
+               " offset=" + std::to_string(offset) + " misalign=" + std::to_string(x_misalign) +
+               "," + std::to_string(s_misalign) + "," + std::to_string(y_misalign);
+      };
+      ASSERT_EQ(got[b], expect_scalar[b]) << "vs scalar kernel: " << describe();
+      ASSERT_EQ(got[b], y_ref.storage()[b]) << "vs reference: " << describe();
+    }
+  }
+
+  void test_lengths() const {
+    const int64_t step = kind_ == GQ_OUTPUT_INT8 ? 1 : 8;
+    const int64_t max_n = kind_ == GQ_OUTPUT_INT8 ? 2 * kMaxTile + 1 : 2 * kMaxTile + 8;
+    uint32_t seed = 1;
+    for (int64_t n = step; n <= max_n; n += step) {
+      for (bool with_offset : {false, true}) {
+        test(n, 0, 0, 0, with_offset, seed++);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+
+  void test_misaligned() const {
+    const int64_t step = kind_ == GQ_OUTPUT_INT8 ? 1 : 8;
+    const int64_t max_n = kind_ == GQ_OUTPUT_INT8 ? 2 * kMaxTile + 1 : 2 * kMaxTile + 8;
+    uint32_t seed = 1000;
+    for (int64_t n = step; n <= max_n; n += step) {
+      for (int64_t mis = 1; mis <= 3; ++mis) {
+        test(n, mis, (mis + 1) % 4, (mis + 2) % 4, /*with_offset=*/(n + mis) % 2 == 0, seed++);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+
+  // Long rows, many seeds: the rare special values meet every lane position.
+  void test_random_values() const {
+    for (uint32_t seed = 5000; seed < 5040; ++seed) {
+      const int64_t n = kind_ == GQ_OUTPUT_INT8 ? 1000 + seed % 77 : 1000 + 8 * (seed % 9);
+      test(n, seed % 4, (seed / 4) % 4, (seed / 16) % 4, seed % 2 == 0, seed);
+      if (HasFatalFailure()) return;
+    }
+  }
+
+ private:
+  static bool HasFatalFailure() { return ::testing::Test::HasFatalFailure(); }
+
+  // Values: x mostly interesting_value(); scale exactly 1 half of the time (so x's ties
+  // and bounds survive the multiply), else ordinary or interesting values.
+  static Tensor random_row(gq_dtype dtype, int64_t n, std::mt19937& rng, bool is_scale) {
+    Tensor t(dtype, {n});
+    std::uniform_int_distribution<int> pick(0, 3);
+    std::uniform_real_distribution<float> ordinary(-4.0f, 4.0f);
+    for (int64_t i = 0; i < n; ++i) {
+      float v = gqtest::interesting_value(rng);
+      if (is_scale) {
+        const int k = pick(rng);
+        v = k <= 1 ? 1.0f : (k == 2 ? ordinary(rng) : v);
+      }
+      t.set_float(i, v);
+    }
+    return t;
+  }
+
+  Isa isa_;
+  gq_dtype x_dtype_, scale_dtype_;
+  gq_output_kind kind_;
+  RowKernel kernel_, reference_kernel_;
+};
+
+#define GQ_CPU_KERNEL(isa, xt, st, out)                                                   \
+  class row_##xt##_##st##_##out##__##isa : public ::testing::Test {                      \
+   protected:                                                                            \
+    RowKernelTester tester_{GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st,         \
+                            GQ_KIND_OF_##out,                                            \
+                            &groupquant::detail::row_##xt##_##st##_##out##__##isa};      \
+    void SetUp() override {                                                              \
+      if (tester_.skip()) GTEST_SKIP() << "this CPU lacks " #isa;                       \
+    }                                                                                    \
+  };                                                                                     \
+  TEST_F(row_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }          \
+  TEST_F(row_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }    \
+  TEST_F(row_##xt##_##st##_##out##__##isa, random_values) { tester_.test_random_values(); }
+#include "src/cpu/kernels.inc"
+#undef GQ_CPU_KERNEL
+
+// ---- The dispatched driver with each ISA forced -------------------------------------
+
+// Restores the ISA chosen at start-up after a test forces another.
+class ForcedIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    saved_ = groupquant::detail::active_isa();
+    if (!groupquant::detail::isa_supported(GetParam())) {
+      GTEST_SKIP() << "this CPU or build lacks " << groupquant::detail::isa_name(GetParam());
+    }
+    groupquant::detail::set_active_isa(GetParam());
+  }
+  void TearDown() override { groupquant::detail::set_active_isa(saved_); }
+
+ private:
+  Isa saved_ = Isa::kScalar;
+};
+
+enum class Layout { kContiguous, kTransposed, kPaddedRows, kOffset };
+
+Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, std::mt19937& rng) {
+  std::uniform_int_distribution<int64_t> small(1, 5);
+  switch (layout) {
+    case Layout::kContiguous:
+      return Tensor(dtype, {rows, cols});
+    case Layout::kTransposed:
+      return Tensor(dtype, {rows, cols}, {1, rows});
+    case Layout::kPaddedRows:
+      return Tensor(dtype, {rows, cols}, {cols + small(rng), 1});
+    case Layout::kOffset:
+      return Tensor(dtype, {rows, cols}, {cols, 1}, small(rng));
+  }
+  return Tensor();
+}
+
+struct DriverCase {
+  Tensor x, scale, gi, offset, y, y_ref;
+  bool with_offset;
+  gq_output_kind kind;
+  std::string what;
+};
+
+DriverCase random_case(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kind) {
+  DriverCase c;
+  c.kind = kind;
+  std::uniform_int_distribution<int64_t> m_dist(1, 70), n_dist(1, 300), g_dist(1, 12);
+  std::uniform_int_distribution<int> layout(0, 3), coin(0, 1);
+  const int64_t M = m_dist(rng), G = g_dist(rng);
+  int64_t N = n_dist(rng);
+  if (kind == GQ_OUTPUT_INT4_PACKED) N = 8 * ((N + 7) / 8);
+  const Layout xl = static_cast<Layout>(layout(rng)), sl = static_cast<Layout>(layout(rng));
+  const Layout yl = static_cast<Layout>(layout(rng));
+  c.x = make_2d(xd, M, N, xl, rng);
+  c.scale = make_2d(sd, G, N, sl, rng);
+  std::uniform_real_distribution<float> scale_value(-3.0f, 3.0f);
+  for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+  for (int64_t i = 0; i < G * N; ++i) {
+    c.scale.set_float(i, coin(rng) ? scale_value(rng) : gqtest::interesting_value(rng));
+  }
+  c.gi = Tensor(coin(rng) ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64, {G});
+  const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
+  for (int64_t g = 0; g < G; ++g) c.gi.set_int(g, ends[g]);
+  c.with_offset = coin(rng);
+  c.offset = Tensor(sd, {});
+  c.offset.set_float(0, coin(rng) ? 0.5f : scale_value(rng));
+  const int64_t y_cols = kind == GQ_OUTPUT_INT8 ? N : N / 8;
+  const gq_dtype yd = kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32;
+  c.y = make_2d(yd, M, y_cols, yl, rng);
+  c.y_ref = Tensor(yd, {M, y_cols});
+  c.what = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
+           " layouts x/scale/y=" + std::to_string(static_cast<int>(xl)) + "/" +
+           std::to_string(static_cast<int>(sl)) + "/" + std::to_string(static_cast<int>(yl));
+  return c;
+}
+
+void expect_matches_reference(DriverCase& c, const gq_options& options) {
+  const gq_tensor off = c.offset.view();
+  const gq_tensor* off_ptr = c.with_offset ? &off : nullptr;
+  groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(), off_ptr, c.kind,
+                                    c.y_ref.view());
+  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), off_ptr, c.kind, c.y.view(),
+                          options);
+  for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
+    ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i))
+        << c.what << " element " << i << " threads=" << options.num_threads;
+  }
+}
+
+TEST_P(ForcedIsa, DriverMatchesReferenceOnRandomProblems) {
+  std::mt19937 rng(42 + static_cast<int>(GetParam()));
+  for (gq_dtype xd : gqtest::kFloatDtypes) {
+    for (gq_dtype sd : gqtest::kFloatDtypes) {
+      for (gq_output_kind kind : gqtest::kKinds) {
+        for (int32_t threads : {1, 2, 3}) {
+          for (int rep = 0; rep < 4; ++rep) {
+            DriverCase c = random_case(rng, xd, sd, kind);
+            gq_options options{};
+            options.num_threads = threads;
+            expect_matches_reference(c, options);
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Many rows, few columns: many chunks and many threads, groups crossing chunk borders.
+TEST_P(ForcedIsa, DriverManyChunks) {
+  std::mt19937 rng(7);
+  for (gq_output_kind kind : gqtest::kKinds) {
+    DriverCase c;
+    const int64_t M = 40000, N = 24, G = 37;
+    c.kind = kind;
+    c.x = Tensor(GQ_DTYPE_BFLOAT16, {M, N});
+    c.scale = Tensor(GQ_DTYPE_FLOAT32, {G, N});
+    for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+    for (int64_t i = 0; i < G * N; ++i) c.scale.set_float(i, 0.25f * static_cast<float>(i % 9 + 1));
+    c.gi = Tensor(GQ_DTYPE_INT64, {G});
+    const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
+    for (int64_t g = 0; g < G; ++g) c.gi.set_int(g, ends[g]);
+    c.with_offset = true;
+    c.offset = Tensor::floats(GQ_DTYPE_FLOAT32, {1}, {0.5f});
+    const gq_dtype yd = kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32;
+    const int64_t y_cols = kind == GQ_OUTPUT_INT8 ? N : N / 8;
+    c.y = Tensor(yd, {M, y_cols});
+    c.y_ref = Tensor(yd, {M, y_cols});
+    c.what = "many chunks";
+    for (int32_t threads : {1, 3, 8}) {
+      gq_options options{};
+      options.num_threads = threads;
+      expect_matches_reference(c, options);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// The caller's MXCSR (round up, flush-to-zero, denormals-are-zero: what
+// torch.set_flush_denormal(True) and fesetround leave behind) never changes the result.
+TEST_P(ForcedIsa, IgnoresCallersFloatingPointEnvironment) {
+  std::mt19937 rng(99);
+  DriverCase c = random_case(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
+  // Subnormal products and exact ties, which FTZ/DAZ or another rounding mode would change.
+  for (int64_t i = 0; i < c.x.numel(); i += 3) c.x.set_float(i, 1e-40f);
+  const gq_tensor off = c.offset.view();
+  groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(),
+                                    c.with_offset ? &off : nullptr, c.kind, c.y_ref.view());
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(0x1F80u | 0x8000u | 0x0040u | 0x4000u);  // FTZ, DAZ, round up
+  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
+                          c.kind, c.y.view());
+  const unsigned after = _mm_getcsr();
+  _mm_setcsr(saved);
+  EXPECT_EQ(after, 0x1F80u | 0x8000u | 0x0040u | 0x4000u) << "caller's MXCSR not restored";
+  for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
+    ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i)) << c.what << " element " << i;
+  }
+}
+#endif
+
+std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
+  return groupquant::detail::isa_name(info.param);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, ForcedIsa,
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         isa_param_name);
+
+// ---- Selection: the C ABI override and the environment variable ---------------------
+
+TEST(CpuIsaSelection, CApiForcesEveryPathTheMachineHas) {
+  const std::string saved = gq_cpu_isa();
+  for (const char* name : {"scalar", "avx2", "avx512"}) {
+    if (gq_cpu_isa_supported(name)) {
+      EXPECT_EQ(gq_set_cpu_isa(name), GQ_STATUS_SUCCESS) << name;
+      EXPECT_STREQ(gq_cpu_isa(), name);
+    } else {
+      EXPECT_EQ(gq_set_cpu_isa(name), GQ_STATUS_UNSUPPORTED) << name;
+    }
+  }
+  EXPECT_NE(gq_set_cpu_isa("sse9"), GQ_STATUS_SUCCESS);
+  ASSERT_EQ(gq_set_cpu_isa(saved.c_str()), GQ_STATUS_SUCCESS);
+}
+
+// ctest runs this whole binary once per ISA with GROUPQUANT_CPU_ISA set (see
+// cmake/tests.cmake); then the process must start on exactly that path.
+TEST(CpuIsaSelection, EnvironmentVariableChoosesTheStartupPath) {
+  const char* env = std::getenv("GROUPQUANT_CPU_ISA");
+  if (env == nullptr || std::string(env).empty() || std::string(env) == "auto") {
+    EXPECT_EQ(groupquant::detail::active_isa(), groupquant::detail::best_isa());
+  } else {
+    EXPECT_STREQ(groupquant::detail::isa_name(groupquant::detail::active_isa()), env);
+  }
+}
+
+}  // namespace
