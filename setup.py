@@ -12,6 +12,7 @@ Build trees: build/python-core/cmake (the core) and build/python-core/setuptools
 import os
 import subprocess
 
+import torch
 from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths
 
@@ -24,6 +25,14 @@ JOBS = os.environ.get("GROUPQUANT_BUILD_JOBS", str(min(os.cpu_count() or 1, 8)))
 # torch's headers as system headers (gcc drops the matching -I), so -Wextra reports
 # only this project's code.
 CXX_FLAGS = ["-O2", "-Wall", "-Wextra"] + [f"-isystem{p}" for p in include_paths()]
+LINK_FLAGS = []
+# at::parallel_for is inline in torch's headers; with the OpenMP backend it only runs in
+# parallel when the extension is compiled with -fopenmp (otherwise the pragma is dropped
+# and every call runs on one thread). libgomp.so.1 then resolves to the copy torch has
+# already loaded, so torch.set_num_threads governs these threads too.
+if torch.backends.openmp.is_available():
+    CXX_FLAGS.append("-fopenmp")
+    LINK_FLAGS.append("-fopenmp")
 
 
 class BuildExtensionWithCore(BuildExtension):
@@ -48,6 +57,7 @@ def extension(name, sources):
         include_dirs=[os.path.join(ROOT, "include"), ROOT],
         extra_objects=[CORE_LIB],
         extra_compile_args={"cxx": CXX_FLAGS},
+        extra_link_args=LINK_FLAGS,
     )
 
 

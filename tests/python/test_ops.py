@@ -2,6 +2,8 @@
 
 import doctest
 import inspect
+import os
+import threading
 import zlib
 
 import numpy as np
@@ -230,6 +232,43 @@ def test_independent_of_thread_count(kind, restore_num_threads):
         torch.set_num_threads(threads)
         results.append(check(inputs, kind))
     assert all(torch.equal(results[0], r) for r in results[1:])
+
+
+def _cpu_ticks_by_thread() -> dict:
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.skipif(not torch.backends.openmp.is_available(), reason="torch without OpenMP")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_set_num_threads_is_honoured(restore_num_threads):
+    # Counts the threads that did work, not how fast: with one torch thread only the
+    # caller works; with two, torch's second OpenMP thread takes half of the chunks.
+    x = torch.randn(4096, 4096)
+    scale = torch.randn(4, 4096)
+    gi = torch.tensor([1024, 2048, 3072, 4096])
+    helper_share = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        groupquant.npu_group_quant(x, scale, gi)  # starts the pool's threads
+        before = _cpu_ticks_by_thread()
+        for _ in range(30):
+            groupquant.npu_group_quant(x, scale, gi)
+        after = _cpu_ticks_by_thread()
+        spent = {t: after[t] - before.get(t, 0) for t in after}
+        caller = spent.pop(str(threading.get_native_id()))
+        # The busiest other thread, relative to the caller (background threads of
+        # earlier tests may tick a little, never half as much as the caller).
+        helper_share[threads] = max(spent.values(), default=0) / max(caller, 1)
+    assert helper_share[1] < 0.2 and helper_share[2] > 0.5, helper_share
 
 
 # ---- The Python API --------------------------------------------------------------------
