@@ -67,5 +67,21 @@ test-python: install-python
 demo: install-python
 	$(PY) examples/demo.py
 
+# ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90 and run
+# the launcher's host-side tests. The kernel's logic is tested on the CPU by `make test`
+# (tests/cpp/cuda_body_test.cc); the GPU tests are tests/python/test_cuda.py.
+CUDA_BUILD ?= build-cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+
+cuda: deps
+	@if [ -z "$(NVCC)" ]; then \
+	  echo "make cuda: nvcc not found (looked on PATH and in /usr/local/cuda/bin); install the CUDA toolkit or pass NVCC=/path/to/nvcc" >&2; \
+	  exit 1; \
+	fi
+	CUDACXX="$(NVCC)" cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
+	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
+
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -9,6 +9,7 @@ set(GQ_TEST_SRCS
   tests/cpp/reference_test.cc
   tests/cpp/c_api_test.cc
   tests/cpp/cpu_driver_test.cc
+  tests/cpp/cuda_body_test.cc
   tests/cpp/cpu_kernels_test.cc
 )
 add_executable(groupquant_tests ${GQ_TEST_SRCS})

@@ -64,6 +64,12 @@ gq_status guarded(Fn&& fn) {
 
 }  // namespace
 
+namespace groupquant::detail {
+// For C entry points defined in other libraries (groupquant_cuda): what gq_last_error()
+// returns on this thread.
+void set_last_error(const char* message) { last_error = message; }
+}  // namespace groupquant::detail
+
 extern "C" {
 
 gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_dtype,

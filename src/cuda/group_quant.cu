@@ -1,0 +1,163 @@
+// The CUDA kernel and its launcher: validate on the host (never reading device memory),
+// pick the launch shape, launch on the caller's stream. No torch here; the torch binding
+// is python/groupquant/csrc/op_cuda.cpp. The per-thread work is group_quant.cuh.
+#include <groupquant/groupquant_cuda.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <new>
+#include <string>
+
+#include "src/cuda/group_quant.cuh"
+#include "src/validate.h"
+
+// The device-side assertion handler, declared exactly as glibc's <assert.h> does (which
+// leaves it undeclared under NDEBUG); CUDA provides it on the device. torch does the same.
+extern "C" __host__ __device__ void __assert_fail(const char* assertion, const char* file,
+                                                  unsigned int line, const char* function) noexcept
+    __attribute__((__noreturn__));
+
+namespace groupquant::detail {
+
+void set_last_error(const char* message);  // src/api.cc: the text of gq_last_error()
+
+namespace cuda {
+namespace {
+
+// Set by the first thread that reports a bad group_index, so the message is printed
+// once, not once per failing thread. (The assertion that follows poisons the context,
+// so the flag never needs resetting.)
+__device__ int g_reported = 0;
+
+// Prints what is wrong with group_index, then fails a device-side assertion: the launch
+// ends with cudaErrorAssert ("device-side assert triggered"), like torch's index
+// kernels (CUDA_KERNEL_ASSERT). __assert_fail is called directly so that NDEBUG, which
+// compiles assert() out of release builds, cannot silence it.
+__device__ __noinline__ void fail_group_index(const Failure f, int64_t M) {
+  if (atomicExch(&g_reported, 1) == 0) {
+    const long long i = f.index, v = f.value, o = f.other, m = M;
+    switch (f.code) {
+      case Failure::kNegative:
+        printf("groupquant: group_index values must be non-negative: group_index[%lld]=%lld\n", i, v);
+        break;
+      case Failure::kDecreasing:
+        printf("groupquant: group_index must be non-decreasing: group_index[%lld]=%lld < "
+               "group_index[%lld]=%lld\n", i, v, i - 1, o);
+        break;
+      case Failure::kAboveM:
+        printf("groupquant: group_index values must not exceed M=%lld (x.size(0)): "
+               "group_index[%lld]=%lld\n", m, i, v);
+        break;
+      case Failure::kLastNotM:
+        printf("groupquant: group_index last value must equal M=%lld (x.size(0)): "
+               "group_index[%lld]=%lld\n", m, i, v);
+        break;
+      default:
+        printf("groupquant: group_index must be non-negative, non-decreasing and end at M=%lld "
+               "(x.size(0)): no group owns row %lld\n", m, o);
+        break;
+    }
+  }
+  __assert_fail("group_index is valid (SPEC.md; see the groupquant message above)", __FILE__,
+                __LINE__, __func__);
+}
+
+template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
+__global__ void __launch_bounds__(kBlockThreads) group_quant_kernel(const Params p) {
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t num_threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const Failure f = run_thread<XD, SD, K>(p, tid, num_threads);
+  if (f.code != Failure::kNone) fail_group_index(f, p.M);
+}
+
+[[noreturn]] void throw_cuda(cudaError_t e, const char* what) {
+  throw DeviceError(std::string("groupquant CUDA: ") + what + " failed: " + cudaGetErrorName(e) +
+                    ": " + cudaGetErrorString(e));
+}
+
+// Multiprocessors of the current device, asked once per device (a CUDA graph capture
+// may be in progress: attribute queries are allowed there, stream work is not).
+int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices];
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) throw_cuda(e, "cudaGetDevice");
+  if (device >= 0 && device < kMaxDevices) {
+    if (const int n = cache[device].load(std::memory_order_relaxed); n > 0) return n;
+  }
+  int n = 0;
+  if (const cudaError_t e = cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+      e != cudaSuccess) {
+    throw_cuda(e, "cudaDeviceGetAttribute(multiProcessorCount)");
+  }
+  if (device >= 0 && device < kMaxDevices) cache[device].store(n, std::memory_order_relaxed);
+  return n;
+}
+
+// Blocks enough to cover every row once, but no more than the GPU holds at a time
+// (8 resident blocks of 256 threads per SM): larger problems go grid-stride.
+void launch(const Problem& pr, cudaStream_t stream) {
+  if (pr.empty()) return;  // nothing to write; group_index is not inspected (SPEC)
+  if (const Misaligned m = misaligned_argument(pr); m.name != nullptr) {
+    throw Error(std::string(m.name) + " data + byte_offset must be a multiple of its element size (" +
+                std::to_string(m.size) + " bytes) on CUDA: got an address " +
+                std::to_string(m.remainder) + " bytes past one");
+  }
+  const Params p = make_params(pr);
+  const int64_t rows_per_block = kBlockThreads / p.lanes;
+  const int64_t wanted = (p.M + rows_per_block - 1) / rows_per_block;
+  const int64_t resident = static_cast<int64_t>(sm_count()) * (2048 / kBlockThreads);
+  const auto blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, resident)));
+  dispatch(pr.x_dtype, pr.scale_dtype, pr.kind, [&](auto xd, auto sd, auto k) {
+    group_quant_kernel<decltype(xd)::value, decltype(sd)::value, decltype(k)::value>
+        <<<blocks, kBlockThreads, 0, stream>>>(p);
+  });
+  if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) throw_cuda(e, "kernel launch");
+}
+
+}  // namespace
+}  // namespace cuda
+}  // namespace groupquant::detail
+
+namespace groupquant {
+
+void group_quant_cuda(const gq_tensor& x, const gq_tensor& scale, const gq_tensor& group_index,
+                      const gq_tensor* offset, gq_output_kind kind, void* stream,
+                      const gq_tensor& y) {
+  const detail::Problem p = detail::validate_arguments({&x, &scale, &group_index, offset, kind, &y},
+                                                       detail::GroupIndexCheck::kOnDevice);
+  detail::cuda::launch(p, static_cast<cudaStream_t>(stream));
+}
+
+}  // namespace groupquant
+
+extern "C" gq_status gq_group_quant_cuda(const gq_tensor* x, const gq_tensor* scale,
+                                         const gq_tensor* group_index, const gq_tensor* offset,
+                                         gq_output_kind kind, void* stream, const gq_tensor* y) {
+  using groupquant::detail::set_last_error;
+  try {
+    const groupquant::detail::Problem p = groupquant::detail::validate_arguments(
+        {x, scale, group_index, offset, kind, y}, groupquant::detail::GroupIndexCheck::kOnDevice);
+    groupquant::detail::cuda::launch(p, static_cast<cudaStream_t>(stream));
+    set_last_error("");
+    return GQ_STATUS_SUCCESS;
+  } catch (const groupquant::Error& e) {
+    set_last_error(e.what());
+    return GQ_STATUS_INVALID_ARGUMENT;
+  } catch (const groupquant::DeviceError& e) {
+    set_last_error(e.what());
+    return GQ_STATUS_DEVICE_ERROR;
+  } catch (const std::bad_alloc&) {
+    set_last_error("out of memory");
+    return GQ_STATUS_INTERNAL_ERROR;
+  } catch (const std::exception& e) {
+    set_last_error(e.what());
+    return GQ_STATUS_INTERNAL_ERROR;
+  } catch (...) {
+    set_last_error("unknown error");
+    return GQ_STATUS_INTERNAL_ERROR;
+  }
+}

@@ -1,0 +1,359 @@
+// The CUDA kernel's per-thread body (src/cuda/group_quant.cuh), compiled here as plain
+// host C++ and run over simulated grids: every thread index of every block, the same
+// indexing, vector/scalar split, tails, packing and group_index checks the GPU runs
+// (16-byte loads and stores become memcpy of the same bytes). Compared bit for bit with
+// the reference on every dtype pair, both kinds, both group_index dtypes, with and
+// without offset, odd N, misaligned and strided views and empty groups. Needs no GPU
+// and no nvcc. What it cannot cover: the device spellings of the leaf helpers
+// (__float2int_rn, cvt.f32.f16, __ldg/__ldcs/__stcs) -- tests/python/test_cuda.py does,
+// on a GPU.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "src/cuda/group_quant.cuh"
+#include "src/validate.h"
+#include "tests/cpp/tester.h"
+
+namespace {
+
+namespace cu = groupquant::detail::cuda;
+using cu::Failure;
+using gqtest::Tensor;
+
+struct SimResult {
+  std::set<int32_t> codes;  // the Failure codes any thread reported
+  Failure first{Failure::kNone, 0, 0, 0};
+};
+
+// Runs every thread of a grid of num_threads threads (a multiple of p.lanes), as the
+// kernel does; a thread that fails stops, the others go on (on the GPU the assertion
+// stops them all, and what they wrote no longer matters).
+SimResult simulate(const cu::Params& p, gq_dtype xd, gq_dtype sd, gq_output_kind kind,
+                   int64_t num_threads) {
+  SimResult r;
+  cu::dispatch(xd, sd, kind, [&](auto x, auto s, auto k) {
+    for (int64_t t = 0; t < num_threads; ++t) {
+      const Failure f = cu::run_thread<decltype(x)::value, decltype(s)::value, decltype(k)::value>(
+          p, t, num_threads);
+      if (f.code == Failure::kNone) continue;
+      if (r.codes.empty()) r.first = f;
+      r.codes.insert(f.code);
+    }
+  });
+  return r;
+}
+
+// A call's tensors; y starts poisoned (0x5A) in the gaps of strided views too.
+struct Call {
+  Tensor x, scale, group_index, offset, y;
+  bool with_offset = false;
+  gq_output_kind kind = GQ_OUTPUT_INT8;
+  std::string description;
+
+  groupquant::detail::Problem problem(Tensor& out) const {
+    const gq_tensor xv = x.view(), sv = scale.view(), gv = group_index.view(), ov = offset.view(),
+                    yv = out.view();
+    return groupquant::detail::validate_arguments({&xv, &sv, &gv, with_offset ? &ov : nullptr, kind, &yv},
+                                                  groupquant::detail::GroupIndexCheck::kOnDevice);
+  }
+  Tensor reference() const {
+    Tensor out = y;
+    const gq_tensor ov = offset.view();
+    groupquant::group_quant_reference(x.view(), scale.view(), group_index.view(),
+                                      with_offset ? &ov : nullptr, kind, out.view());
+    return out;
+  }
+  // The launcher's Params, optionally with another lane count; then a grid of `blocks`.
+  SimResult run(Tensor& out, int64_t blocks, int32_t lanes = 0) const {
+    cu::Params p = cu::make_params(problem(out));
+    if (lanes > 0) p.lanes = lanes;
+    return simulate(p, x.dtype(), scale.dtype(), kind, blocks * cu::kBlockThreads);
+  }
+};
+
+enum class Layout { kContiguous, kTransposed, kPaddedRows, kOffset };
+
+Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, int64_t extra) {
+  switch (layout) {
+    case Layout::kContiguous: return Tensor(dtype, {rows, cols});
+    case Layout::kTransposed: return Tensor(dtype, {rows, cols}, {1, std::max<int64_t>(rows, 1)});
+    case Layout::kPaddedRows: return Tensor(dtype, {rows, cols}, {cols + extra, 1});  // rows drift in alignment
+    case Layout::kOffset: return Tensor(dtype, {rows, cols}, {cols, 1}, extra);       // misaligned start
+  }
+  return Tensor();
+}
+
+Call random_call(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kind, int64_t N,
+                 Layout x_layout, Layout s_layout, Layout y_layout) {
+  Call c;
+  c.kind = kind;
+  std::uniform_int_distribution<int64_t> m_dist(1, 37), g_dist(1, 9), extra(1, 9);
+  std::uniform_int_distribution<int> pick(0, 3);
+  const int64_t M = m_dist(rng), G = g_dist(rng);
+  const int64_t ex = extra(rng), es = extra(rng), ey = extra(rng);
+  c.x = make_2d(xd, M, N, x_layout, ex);
+  for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+  c.scale = make_2d(sd, G, N, s_layout, es);
+  std::uniform_real_distribution<float> scale_value(-3.0f, 3.0f);
+  for (int64_t i = 0; i < G * N; ++i) {
+    c.scale.set_float(i, pick(rng) == 0 ? gqtest::interesting_value(rng) : scale_value(rng));
+  }
+  const gq_dtype gd = pick(rng) < 2 ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64;
+  c.group_index = pick(rng) == 0 ? Tensor(gd, {G}, {3}, 2) : Tensor(gd, {G});
+  const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
+  for (int64_t g = 0; g < G; ++g) c.group_index.set_int(g, ends[g]);
+  const int offset_kind = pick(rng) % 3;  // none, [], [1]
+  c.with_offset = offset_kind != 0;
+  c.offset = Tensor(sd, offset_kind == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{});
+  std::uniform_real_distribution<float> offset_value(-4.0f, 4.0f);
+  c.offset.set_float(0, pick(rng) == 0 ? 0.5f : offset_value(rng));
+  const int64_t y_cols = kind == GQ_OUTPUT_INT4_PACKED ? N / 8 : N;
+  c.y = make_2d(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, M, y_cols, y_layout, ey);
+  c.description = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
+                  " layouts x/s/y=" + std::to_string(static_cast<int>(x_layout)) + "/" +
+                  std::to_string(static_cast<int>(s_layout)) + "/" +
+                  std::to_string(static_cast<int>(y_layout)) + " extra=" + std::to_string(ex) + "/" +
+                  std::to_string(es) + "/" + std::to_string(ey) + " gi=" + groupquant::detail::dtype_name(gd) +
+                  " offset_kind=" + std::to_string(offset_kind);
+  return c;
+}
+
+constexpr Layout kLayouts[] = {Layout::kContiguous, Layout::kTransposed, Layout::kPaddedRows,
+                               Layout::kOffset};
+
+class CudaBody : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, gq_output_kind>> {};
+
+// Every layout combination, N around the chunk sizes (8 and 16 columns) and odd, and
+// several grids: one block (grid-stride over rows), a few blocks, and forced lane counts
+// from 1 (a thread per row) to 128 (a row spread thinly, most lanes idle).
+TEST_P(CudaBody, MatchesReferenceOverSimulatedGrids) {
+  const auto [xd, sd, kind] = GetParam();
+  std::mt19937 rng(1234 + 16 * xd + 4 * sd + kind);
+  const std::vector<int64_t> widths = kind == GQ_OUTPUT_INT8
+                                          ? std::vector<int64_t>{1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257}
+                                          : std::vector<int64_t>{8, 16, 24, 32, 40, 64, 136, 264};
+  int checked = 0;
+  for (const int64_t N : widths) {
+    for (const Layout xl : kLayouts) {
+      for (const Layout sl : kLayouts) {
+        for (const Layout yl : kLayouts) {
+          const Call c = random_call(rng, xd, sd, kind, N, xl, sl, yl);
+          const Tensor expected = c.reference();
+          const std::pair<int64_t, int32_t> grids[] = {{1, 0}, {3, 0}, {1, 1}, {2, 4}, {1, 32}, {1, 128}};
+          for (const auto& [blocks, lanes] : grids) {
+            Tensor got = c.y;
+            const SimResult r = c.run(got, blocks, lanes);
+            ASSERT_TRUE(r.codes.empty()) << c.description << " failure code " << *r.codes.begin();
+            ASSERT_EQ(got.storage(), expected.storage())
+                << c.description << " blocks=" << blocks << " lanes=" << lanes;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllDtypes, CudaBody,
+    ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes), ::testing::ValuesIn(gqtest::kFloatDtypes),
+                       ::testing::ValuesIn(gqtest::kKinds)));
+
+// The vector path really runs where it should, and with a scalar head where x starts
+// mid-16-byte but scale and y line up at the same column.
+TEST(CudaBodyVectorPath, ChosenForAlignedRowsAndWithAHead) {
+  using namespace groupquant::detail;
+  const auto start = [](const Call& c, int64_t row, int64_t g) {
+    Tensor out = c.y;
+    const cu::Params p = cu::make_params(c.problem(out));
+    const char* xr = p.x + row * p.x_stride0 * 4;
+    const char* sr = p.scale + g * p.scale_stride0 * 4;
+    const char* yr = p.y + row * p.y_stride0;
+    return cu::vector_start<GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8>(p, xr, sr, yr);
+  };
+  Call c;
+  c.x = Tensor(GQ_DTYPE_FLOAT32, {2, 40});
+  c.scale = Tensor(GQ_DTYPE_FLOAT32, {1, 40});
+  c.group_index = Tensor::ints(GQ_DTYPE_INT64, {1}, {2});
+  c.y = Tensor(GQ_DTYPE_INT8, {2, 40});
+  EXPECT_EQ(start(c, 1, 0), 0);
+  // x and scale one float in, y five bytes in: at column 3 all three are aligned.
+  c.x = Tensor(GQ_DTYPE_FLOAT32, {2, 40}, {40, 1}, 1);
+  c.scale = Tensor(GQ_DTYPE_FLOAT32, {1, 40}, {40, 1}, 1);
+  c.y = Tensor(GQ_DTYPE_INT8, {2, 40}, {40, 1}, 5);
+  EXPECT_EQ(start(c, 0, 0), 3);
+  // y one byte in: cannot line up with x, so the row goes scalar.
+  c.y = Tensor(GQ_DTYPE_INT8, {2, 40}, {40, 1}, 1);
+  EXPECT_EQ(start(c, 0, 0), -1);
+  // And the results of the headed layout still match the reference.
+  std::mt19937 rng(3);
+  c.y = Tensor(GQ_DTYPE_INT8, {2, 40}, {40, 1}, 5);
+  for (int64_t i = 0; i < 80; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+  for (int64_t i = 0; i < 40; ++i) c.scale.set_float(i, 0.25f * static_cast<float>(i % 9) - 1.0f);
+  Tensor got = c.y;
+  EXPECT_TRUE(c.run(got, 1).codes.empty());
+  EXPECT_EQ(got.storage(), c.reference().storage());
+}
+
+TEST(CudaBodyLanes, PowersOfTwoThatDivideTheBlock) {
+  for (int64_t n : std::vector<int64_t>{1, 8, 9, 16, 17, 100, 4096, 7168, int64_t{1} << 40}) {
+    for (int cols : {8, 16}) {
+      const int32_t lanes = cu::choose_lanes(n, cols);
+      EXPECT_GE(lanes, 1);
+      EXPECT_LE(lanes, cu::kMaxLanesPerRow);
+      EXPECT_EQ(lanes & (lanes - 1), 0) << lanes;
+      EXPECT_EQ(cu::kBlockThreads % lanes, 0);
+    }
+  }
+}
+
+// The host spelling of cvt.rni.s32.f32 + clamp agrees with element.h on the values the
+// spec lists and on random ones.
+TEST(CudaBodyArithmetic, ToIntSaturateMatchesRoundSaturate) {
+  const float specials[] = {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 127.5f, -128.5f, 7.5f, -8.5f, 6.5f, -7.5f,
+                            2147483520.0f, 2147483648.0f, -2147483648.0f, 3e9f, -3e9f, INFINITY,
+                            -INFINITY, NAN, -0.0f, 1e-40f};
+  std::mt19937 rng(9);
+  std::vector<float> values(std::begin(specials), std::end(specials));
+  for (int i = 0; i < 20000; ++i) values.push_back(gqtest::interesting_value(rng));
+  for (float v : values) {
+    EXPECT_EQ(cu::to_int_saturate(v, -128, 127), groupquant::detail::round_saturate(v, -128, 127)) << v;
+    EXPECT_EQ(cu::to_int_saturate(v, -8, 7), groupquant::detail::round_saturate(v, -8, 7)) << v;
+  }
+}
+
+// ---- Invalid group_index: every rule is caught on the "device", nothing is read out of
+// bounds (the tensors end exactly at their last element; ASan builds would see it).
+
+Call small_call(gq_dtype gd, std::vector<int64_t> ends, int64_t M = 6) {
+  Call c;
+  const auto G = static_cast<int64_t>(ends.size());
+  c.x = Tensor(GQ_DTYPE_FLOAT32, {M, 16});
+  for (int64_t i = 0; i < M * 16; ++i) c.x.set_float(i, static_cast<float>(i % 11) - 5.0f);
+  c.scale = Tensor(GQ_DTYPE_BFLOAT16, {G, 16});
+  for (int64_t i = 0; i < G * 16; ++i) c.scale.set_float(i, 1.0f);
+  c.group_index = Tensor::ints(gd, {G}, ends);
+  c.y = Tensor(GQ_DTYPE_INT8, {M, 16});
+  return c;
+}
+
+TEST(CudaBodyGroupIndex, EveryBrokenRuleFails) {
+  struct Case {
+    std::vector<int64_t> ends;
+    int32_t code;
+    int64_t index, value;
+  };
+  const int64_t big = int64_t{1} << 40;
+  const Case cases[] = {
+      {{-1, 3, 6}, Failure::kNegative, 0, -1},
+      {{1, 4, 2, 6}, Failure::kDecreasing, 2, 2},
+      {{1, 7, 6}, Failure::kAboveM, 1, 7},
+      {{1, 4, 5}, Failure::kLastNotM, 2, 5},
+      {{1, 4, 6, big}, Failure::kAboveM, 3, big},
+      {{0, 0, 0}, Failure::kLastNotM, 2, 0},
+  };
+  for (const gq_dtype gd : {GQ_DTYPE_INT32, GQ_DTYPE_INT64}) {
+    for (const Case& k : cases) {
+      if (gd == GQ_DTYPE_INT32 && k.value == big) continue;
+      for (int64_t blocks : {1, 2}) {
+        const Call c = small_call(gd, k.ends);
+        Tensor got = c.y;
+        const SimResult r = c.run(got, blocks);
+        EXPECT_EQ(r.codes.count(k.code), 1u) << "case value " << k.value;
+        // The entry check itself names the right entry and value.
+        const cu::Params p = cu::make_params(c.problem(got));
+        const Failure f = cu::check_group_entry(p, k.index);
+        EXPECT_EQ(f.code, k.code);
+        EXPECT_EQ(f.value, k.value);
+      }
+    }
+  }
+}
+
+// A row past every entry the search compares never reads scale: it reports the row.
+TEST(CudaBodyGroupIndex, UnownedRowReportsInsteadOfReading) {
+  const Call c = small_call(GQ_DTYPE_INT64, {0, 0});
+  Tensor got = c.y;
+  cu::Params p = cu::make_params(c.problem(got));
+  Failure f{Failure::kNone, 0, 0, 0};
+  const int64_t g = cu::find_group(p, 3, &f);
+  EXPECT_EQ(f.code, Failure::kRowUnowned);
+  EXPECT_EQ(f.other, 3);
+  EXPECT_EQ(g, 2);  // == G: would have been out of bounds
+  // Non-monotone: group_index[0] = 6 covers row 4, but the search never looks there.
+  const Call d = small_call(GQ_DTYPE_INT32, {6, 2, 3});
+  p = cu::make_params(d.problem(got));
+  f = {Failure::kNone, 0, 0, 0};
+  EXPECT_EQ(cu::find_group(p, 4, &f), 3);
+  EXPECT_EQ(f.code, Failure::kRowUnowned);
+  const SimResult r = d.run(got, 1);
+  EXPECT_EQ(r.codes.count(Failure::kDecreasing), 1u);
+  EXPECT_EQ(r.codes.count(Failure::kLastNotM), 1u);
+  EXPECT_EQ(r.codes.count(Failure::kRowUnowned), 1u);
+}
+
+// Where the search lands on a group the array's order contradicts, the entry check
+// still fails the launch (it runs in the same kernel, on every entry).
+TEST(CudaBodyGroupIndex, NonMonotoneButSearchableStillFails) {
+  const Call c = small_call(GQ_DTYPE_INT64, {5, 2, 6});
+  Tensor got = c.y;
+  const SimResult r = c.run(got, 2);
+  EXPECT_EQ(r.codes, std::set<int32_t>{Failure::kDecreasing});
+  EXPECT_EQ(r.first.index, 1);
+  EXPECT_EQ(r.first.value, 2);
+  EXPECT_EQ(r.first.other, 5);
+}
+
+// ---- 64-bit indexing: a row past 2^32, whose element and byte offsets overflow 32 bits,
+// reached by a thread index past 2^32. Only the touched row exists: the base pointers are
+// placed so that this row lands on real buffers (the kernel's own address arithmetic, on
+// a problem far too large to allocate).
+TEST(CudaBodyIndexing, RowsAndOffsetsBeyond32Bits) {
+  const int64_t M = (int64_t{1} << 32) + 7, N = 40;
+  const int64_t row = M - 2;  // group 1
+  const int64_t x_stride0 = N + 3, y_stride0 = N + 5;
+  std::vector<float> xbuf(N), sbuf(2 * N);
+  std::vector<int64_t> ends = {int64_t{1} << 31, M};
+  std::vector<int8_t> ybuf(N, 0x5A), expected(N);
+  std::mt19937 rng(77);
+  for (int64_t n = 0; n < N; ++n) {
+    xbuf[n] = gqtest::interesting_value(rng);
+    sbuf[n] = 100.0f;  // group 0: would saturate nearly everything
+    sbuf[N + n] = 0.5f * static_cast<float>(n % 5) - 1.0f;
+    const float v = groupquant::detail::add_rn(groupquant::detail::mul_rn(xbuf[n], sbuf[N + n]), 0.25f);
+    expected[n] = static_cast<int8_t>(groupquant::detail::round_saturate(v, -128, 127));
+  }
+  const float offset = 0.25f;
+  cu::Params p{};
+  p.M = M, p.N = N, p.G = 2;
+  p.x = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(xbuf.data()) -
+                                      static_cast<uintptr_t>(row * x_stride0 * 4));
+  p.x_stride0 = x_stride0, p.x_stride1 = 1;
+  p.scale = reinterpret_cast<const char*>(sbuf.data());
+  p.scale_stride0 = N, p.scale_stride1 = 1;
+  p.group_index = reinterpret_cast<const char*>(ends.data());
+  p.group_index_stride = 1, p.group_index_is_int64 = 1;
+  p.offset = reinterpret_cast<const char*>(&offset);
+  p.y = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(ybuf.data()) - static_cast<uintptr_t>(row * y_stride0));
+  p.y_stride0 = y_stride0, p.y_stride1 = 1;
+  p.unit_cols = 1;
+  p.lanes = 4;
+  // A grid of 2^35 threads: thread tid handles row tid / lanes only (the next is past M),
+  // and tid > G, so it checks no group_index entries.
+  const int64_t num_threads = int64_t{1} << 35;
+  for (int64_t lane = 0; lane < p.lanes; ++lane) {
+    const Failure f = cu::run_thread<GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8>(
+        p, row * p.lanes + lane, num_threads);
+    EXPECT_EQ(f.code, Failure::kNone);
+  }
+  EXPECT_EQ(ybuf, expected);
+}
+
+}  // namespace
