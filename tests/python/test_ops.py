@@ -3,6 +3,8 @@
 import doctest
 import inspect
 import os
+import subprocess
+import sys
 import threading
 import zlib
 
@@ -269,6 +271,42 @@ def test_set_num_threads_is_honoured(restore_num_threads):
         # earlier tests may tick a little, never half as much as the caller).
         helper_share[threads] = max(spent.values(), default=0) / max(caller, 1)
     assert helper_share[1] < 0.2 and helper_share[2] > 0.5, helper_share
+
+
+# ---- Every CPU kernel set ----------------------------------------------------------------
+
+ISA_SCRIPT = r"""
+import sys, itertools, torch, groupquant
+from conftest import FLOAT_DTYPES, OUTPUT_KINDS, make_inputs
+from reference import npu_group_quant_ref
+try:
+    groupquant.npu_group_quant(torch.ones(1, 8), torch.ones(1, 8), torch.tensor([1]))
+except RuntimeError as e:
+    if "not supported" in str(e):
+        print("UNSUPPORTED"); sys.exit(0)
+    raise
+for i, (xd, sd, kind) in enumerate(itertools.product(FLOAT_DTYPES, FLOAT_DTYPES, OUTPUT_KINDS)):
+    inputs = make_inputs(45, 200, g=6, x_dtype=xd, scale_dtype=sd, seed=i)
+    for name, x in (("contiguous", inputs["x"]), ("transposed", inputs["x"].t().contiguous().t())):
+        y = groupquant.npu_group_quant(x, inputs["scale"], inputs["group_index"],
+                                       offset=inputs["offset"], dst_dtype=kind)
+        e = npu_group_quant_ref(x, inputs["scale"], inputs["group_index"], inputs["offset"], kind)
+        assert torch.equal(y, e), (xd, sd, kind, name)
+print("OK")
+"""
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_every_cpu_isa(isa):
+    # The kernel set is chosen once per process, so each runs in its own interpreter.
+    env = dict(os.environ, GROUPQUANT_CPU_ISA=isa)
+    here = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run([sys.executable, "-c", ISA_SCRIPT], cwd=here, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    if result.stdout.strip() == "UNSUPPORTED":
+        pytest.skip(f"{isa} is not supported by this CPU or build")
+    assert result.stdout.strip() == "OK"
 
 
 # ---- The Python API --------------------------------------------------------------------
