@@ -41,6 +41,10 @@ const gq_tensor& check_tensor(const gq_tensor* t, const char* name, int32_t min_
   for (gq_dtype d : dtypes) dtype_ok |= t->dtype == d;
   if (!dtype_ok) fail(std::string(name) + " must be " + dtype_rule + ": got " + dtype_string(t->dtype));
   if (t->ndim > 0 && t->shape == nullptr) fail(std::string(name) + " shape must not be null");
+  // Checked before any pointer arithmetic: data + byte_offset must stay a real address.
+  if (t->byte_offset > static_cast<uint64_t>(INT64_MAX)) {
+    fail(std::string(name) + " byte_offset must be below 2^63: got " + std::to_string(t->byte_offset));
+  }
   int64_t numel = 1, last_byte = 0;
   bool overflow = false;
   for (int32_t i = 0; i < t->ndim; ++i) {
@@ -62,7 +66,7 @@ const gq_tensor& check_tensor(const gq_tensor* t, const char* name, int32_t min_
       overflow |= __builtin_mul_overflow(stride, t->shape[i], &stride);
     }
     overflow |= __builtin_mul_overflow(extent + 1, dtype_size(t->dtype), &last_byte);
-    overflow |= __builtin_add_overflow(last_byte, static_cast<int64_t>(t->byte_offset & INT64_MAX), &last_byte);
+    overflow |= __builtin_add_overflow(last_byte, static_cast<int64_t>(t->byte_offset), &last_byte);
   }
   if (overflow) fail(std::string(name) + " is too large: its extent overflows 64-bit byte offsets (shape " + shape_string(*t) + ")");
   if (numel > 0 && t->data == nullptr) {
@@ -78,8 +82,9 @@ int64_t stride_of(const gq_tensor& t, int32_t dim) {
   return s;
 }
 
+// Null stays null (an empty tensor may have no storage): offsetting it would be UB.
 const char* base_of(const gq_tensor& t) {
-  return static_cast<const char*>(t.data) + t.byte_offset;
+  return t.data == nullptr ? nullptr : static_cast<const char*>(t.data) + t.byte_offset;
 }
 
 struct ByteSpan {
