@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
-        demo bench cuda sanitize fuzz format clean
+        demo bench cuda sanitize deps-clang fuzz format clean
 
 all: build
 
@@ -82,6 +82,37 @@ cuda: deps
 	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
 	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
+
+# ---- Sanitizers and fuzzing ----------------------------------------------------------------
+# `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as
+# is (default ISA, large-index tests included), then once per CPU path this machine has.
+SAN_BUILD ?= build-asan
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_SANITIZE=address,undefined
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target groupquant_tests
+	$(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1
+	@for isa in scalar avx2 avx512; do \
+	  echo "== sanitize: GROUPQUANT_CPU_ISA=$$isa"; \
+	  if out="$$(GROUPQUANT_CPU_ISA=$$isa $(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1 2>&1)"; then \
+	    tail -n 2 <<<"$$out"; \
+	  elif grep -q "GROUPQUANT_CPU_ISA=$$isa is not supported by this CPU" <<<"$$out"; then \
+	    echo "skipped: this CPU lacks $$isa"; \
+	  else \
+	    echo "$$out"; exit 1; \
+	  fi; \
+	done
+
+# clang and libFuzzer (libclang_rt.fuzzer), for `make fuzz`.
+CLANG_PACKAGES := clang libclang-rt-14-dev
+deps-clang: deps
+	@missing="$$(for p in $(CLANG_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 # ---- Benchmarks (never part of `make test` or CI): Google Benchmark of the core, then the
 # torch operator against a copy, torch eager and torch.compile (bench/bench_op.py). Results

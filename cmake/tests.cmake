@@ -10,6 +10,8 @@ set(GQ_TEST_SRCS
   tests/cpp/c_api_test.cc
   tests/cpp/cpu_driver_test.cc
   tests/cpp/cuda_body_test.cc
+  tests/cpp/hostile_inputs_test.cc
+  tests/cpp/large_index_test.cc
   tests/cpp/cpu_kernels_test.cc
 )
 add_executable(groupquant_tests ${GQ_TEST_SRCS})
