@@ -13,7 +13,8 @@ import torch
 
 import groupquant
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))  # the numpy oracle
 from reference import npu_group_quant_ref  # noqa: E402
 
 

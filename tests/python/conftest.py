@@ -24,7 +24,8 @@ def short(dtype) -> str:
 
 def group_index_from_sizes(sizes, dtype=torch.int64) -> torch.Tensor:
     """Cumulative end rows of groups with the given row counts (zeros are empty groups)."""
-    return torch.tensor(np.cumsum(np.asarray(sizes, dtype=np.int64)), dtype=dtype).reshape(len(sizes))
+    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    return torch.tensor(ends, dtype=dtype).reshape(len(sizes))
 
 
 def random_group_sizes(m: int, g: int, rng: np.random.Generator) -> list:

@@ -164,25 +164,31 @@ def views(inputs: dict) -> dict:
     x, scale, gi, offset = inputs["x"], inputs["scale"], inputs["group_index"], inputs["offset"]
     m, n = x.shape
     g = scale.shape[0]
+    def zeros(*shape, like):
+        return torch.zeros(*shape, dtype=like.dtype)
+
+    def offset_in(base):
+        return None if offset is None else base.copy_(offset.reshape(base.shape))
+
     return {
         "x_transposed": dict(inputs, x=x.t().contiguous().t()),
-        "x_column_step": dict(inputs, x=torch.zeros(m, 2 * n, dtype=x.dtype)[:, ::2].copy_(x)),
-        "x_row_step_offset": dict(inputs, x=torch.zeros(2 * m + 1, n + 3, dtype=x.dtype)[1::2, 3:].copy_(x)),
+        "x_column_step": dict(inputs, x=zeros(m, 2 * n, like=x)[:, ::2].copy_(x)),
+        "x_row_step_offset": dict(inputs, x=zeros(2 * m + 1, n + 3, like=x)[1::2, 3:].copy_(x)),
         "scale_transposed": dict(inputs, scale=scale.t().contiguous().t()),
-        "scale_sliced": dict(inputs, scale=torch.zeros(g + 2, n + 5, dtype=scale.dtype)[2:, 1:n + 1].copy_(scale)),
-        "group_index_step": dict(inputs, group_index=torch.zeros(3 * g + 1, dtype=gi.dtype)[1::3].copy_(gi)),
-        "offset_view": dict(inputs, offset=None if offset is None else
-                            torch.zeros(5, dtype=offset.dtype)[3:4].copy_(offset.reshape(1))),
+        "scale_sliced": dict(inputs,
+                             scale=zeros(g + 2, n + 5, like=scale)[2:, 1:n + 1].copy_(scale)),
+        "group_index_step": dict(inputs, group_index=zeros(3 * g + 1, like=gi)[1::3].copy_(gi)),
+        "offset_view": dict(inputs, offset=offset_in(zeros(5, like=scale)[3:4])),
         "all_transposed": dict(x=x.t().contiguous().t(), scale=scale.t().contiguous().t(),
-                               group_index=torch.zeros(2 * g, dtype=gi.dtype)[1::2].copy_(gi),
-                               offset=None if offset is None else
-                               torch.zeros(3, dtype=offset.dtype)[2].copy_(offset.reshape(()))),
+                               group_index=zeros(2 * g, like=gi)[1::2].copy_(gi),
+                               offset=offset_in(zeros(3, like=scale)[2])),
     }
 
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
 @pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.float16, torch.bfloat16),
-                                    (torch.bfloat16, torch.float32)], ids=lambda d: f"{short(d[0])}-{short(d[1])}")
+                                    (torch.bfloat16, torch.float32)],
+                         ids=lambda d: f"{short(d[0])}-{short(d[1])}")
 def test_strided_views(dtypes, kind):
     inputs = make_inputs(29, 40, g=4, x_dtype=dtypes[0], scale_dtype=dtypes[1], seed=3)
     expected = check(inputs, kind)

@@ -13,8 +13,15 @@
 // `import groupquant._C` loads this library, which runs the registrations below; the
 // module itself is empty.
 extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", "groupquant CPU operator", -1,
-                                   nullptr, nullptr, nullptr, nullptr, nullptr};
+  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                                   "_C",
+                                   "groupquant CPU operator",
+                                   -1,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr};
   return PyModule_Create(&module_def);
 }
 
@@ -37,8 +44,8 @@ at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
   const gq_output_kind kind = output_kind(dst_dtype);
   const at::Tensor* offset_ptr = offset ? &*offset : nullptr;
   const auto fail = [&] {
-    raise_core_error({{"x", &x}, {"scale", &scale}, {"group_index", &group_index},
-                      {"offset", offset_ptr}});
+    raise_core_error(
+        {{"x", &x}, {"scale", &scale}, {"group_index", &group_index}, {"offset", offset_ptr}});
   };
 
   const TensorView x_view(x);

@@ -25,13 +25,20 @@ inline constexpr gq_dtype kUnknownDtype = static_cast<gq_dtype>(7);
 
 inline gq_dtype to_gq_dtype(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return GQ_DTYPE_FLOAT32;
-    case at::kHalf: return GQ_DTYPE_FLOAT16;
-    case at::kBFloat16: return GQ_DTYPE_BFLOAT16;
-    case at::kChar: return GQ_DTYPE_INT8;
-    case at::kInt: return GQ_DTYPE_INT32;
-    case at::kLong: return GQ_DTYPE_INT64;
-    default: return kUnknownDtype;
+    case at::kFloat:
+      return GQ_DTYPE_FLOAT32;
+    case at::kHalf:
+      return GQ_DTYPE_FLOAT16;
+    case at::kBFloat16:
+      return GQ_DTYPE_BFLOAT16;
+    case at::kChar:
+      return GQ_DTYPE_INT8;
+    case at::kInt:
+      return GQ_DTYPE_INT32;
+    case at::kLong:
+      return GQ_DTYPE_INT64;
+    default:
+      return kUnknownDtype;
   }
 }
 
@@ -49,7 +56,8 @@ class TensorView {
   enum Access { kRead, kWrite };
   explicit TensorView(const at::Tensor& t, Access access = kRead)
       : tensor_(t.is_neg() ? t.resolve_neg() : t) {
-    view_.data = access == kWrite ? tensor_.data_ptr() : const_cast<void*>(tensor_.const_data_ptr());
+    view_.data =
+        access == kWrite ? tensor_.data_ptr() : const_cast<void*>(tensor_.const_data_ptr());
     view_.ndim = static_cast<int32_t>(tensor_.dim());
     view_.dtype = to_gq_dtype(tensor_.scalar_type());
     view_.shape = tensor_.sizes().data();
@@ -69,7 +77,8 @@ class TensorView {
 inline gq_output_kind output_kind(std::optional<at::ScalarType> dst_dtype) {
   if (!dst_dtype || *dst_dtype == at::kChar || *dst_dtype == at::kQInt8) return GQ_OUTPUT_INT8;
   if (*dst_dtype == at::kQUInt4x2) return GQ_OUTPUT_INT4_PACKED;
-  TORCH_CHECK(false, "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got torch.",
+  TORCH_CHECK(false,
+              "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got torch.",
               dtype_name(*dst_dtype));
 }
 
