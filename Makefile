@@ -85,8 +85,10 @@ cuda: deps
 
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as
-# is (default ISA, large-index tests included), then once per CPU path this machine has.
+# is (default ISA, large-index tests included), then once per CPU path this machine has;
+# then the threaded tests under ThreadSanitizer.
 SAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 sanitize: deps
@@ -103,6 +105,10 @@ sanitize: deps
 	    echo "$$out"; exit 1; \
 	  fi; \
 	done
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_SANITIZE=thread
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target groupquant_tests
+	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/groupquant_tests --gtest_brief=1 \
+	  --gtest_filter='Concurrency*:*CpuDriver*:HostileInputs.HostileThreadCounts'
 
 # clang and libFuzzer (libclang_rt.fuzzer), for `make fuzz`.
 CLANG_PACKAGES := clang libclang-rt-14-dev

@@ -12,6 +12,7 @@ set(GQ_TEST_SRCS
   tests/cpp/cuda_body_test.cc
   tests/cpp/hostile_inputs_test.cc
   tests/cpp/large_index_test.cc
+  tests/cpp/concurrency_test.cc
   tests/cpp/cpu_kernels_test.cc
 )
 add_executable(groupquant_tests ${GQ_TEST_SRCS})
