@@ -10,6 +10,7 @@ Build trees: build/python-core/cmake (the core) and build/python-core/setuptools
 """
 
 import os
+import shutil
 import subprocess
 
 import torch
@@ -21,6 +22,34 @@ BUILD_DIR = os.path.join(ROOT, "build", "python-core")
 CORE_BUILD_DIR = os.path.join(BUILD_DIR, "cmake")
 CORE_LIB = os.path.join(CORE_BUILD_DIR, "libgroupquant.a")
 JOBS = os.environ.get("GROUPQUANT_BUILD_JOBS", str(min(os.cpu_count() or 1, 8)))
+CORE_CUDA_LIB = os.path.join(CORE_BUILD_DIR, "libgroupquant_cuda.a")
+
+
+def find_nvcc():
+    """nvcc for groupquant._C_cuda, or None. Only a torch built with CUDA gets the CUDA
+    extension; a CPU-only torch, or no toolkit, builds exactly the CPU package.
+    GROUPQUANT_NO_CUDA=1 opts out."""
+    if torch.version.cuda is None or os.environ.get("GROUPQUANT_NO_CUDA") == "1":
+        return None
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if CUDA_HOME is None:
+        return None
+    nvcc = os.path.join(CUDA_HOME, "bin", "nvcc")
+    nvcc = nvcc if os.path.exists(nvcc) else shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    # torch refuses to build against a toolkit of another major version than its own.
+    release = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+    major = release.split("release ")[-1].split(".")[0] if "release " in release else "?"
+    if major != torch.version.cuda.split(".")[0]:
+        print(f"groupquant: skipping the CUDA extension: {nvcc} is CUDA {major}, "
+              f"torch was built with CUDA {torch.version.cuda}")
+        return None
+    return nvcc
+
+
+NVCC = find_nvcc()
 
 # torch's headers as system headers (gcc drops the matching -I), so -Wextra reports
 # only this project's code.
@@ -39,11 +68,18 @@ class BuildExtensionWithCore(BuildExtension):
     """Builds the static core with CMake, then the extensions that link it."""
 
     def run(self):
+        # With CUDA, the same tree also builds groupquant_cuda (kernels + launcher +
+        # core) for sm_80 and sm_90 (GROUPQUANT_CUDA_ARCHITECTURES overrides, e.g. "80;90;100").
+        cuda_args = [] if NVCC is None else [
+            "-DGROUPQUANT_ENABLE_CUDA=ON",
+            "-DCMAKE_CUDA_ARCHITECTURES=" + os.environ.get("GROUPQUANT_CUDA_ARCHITECTURES", "80;90")]
+        targets = ["groupquant"] + ([] if NVCC is None else ["groupquant_cuda"])
         subprocess.check_call(
             ["cmake", "-S", ROOT, "-B", CORE_BUILD_DIR, "-DCMAKE_BUILD_TYPE=Release",
-             "-DGROUPQUANT_BUILD_TESTS=OFF", "-DGROUPQUANT_BUILD_BENCHMARKS=OFF"])
+             "-DGROUPQUANT_BUILD_TESTS=OFF", "-DGROUPQUANT_BUILD_BENCHMARKS=OFF"] + cuda_args,
+            env=dict(os.environ, CUDACXX=NVCC) if NVCC else None)
         subprocess.check_call(
-            ["cmake", "--build", CORE_BUILD_DIR, "--target", "groupquant", "-j", JOBS])
+            ["cmake", "--build", CORE_BUILD_DIR, "--target", *targets, "-j", JOBS])
         super().run()
 
 
@@ -62,6 +98,18 @@ def extension(name, sources):
 
 
 ext_modules = [extension("groupquant._C", ["python/groupquant/csrc/op.cpp"])]
+if NVCC is not None:
+    from torch.utils.cpp_extension import CUDAExtension
+
+    # The CUDA binding alone; kernels and its own copy of the core are in CORE_CUDA_LIB.
+    ext_modules.append(CUDAExtension(
+        "groupquant._C_cuda",
+        ["python/groupquant/csrc/op_cuda.cpp"],
+        include_dirs=[os.path.join(ROOT, "include"), ROOT],
+        extra_objects=[CORE_CUDA_LIB],
+        extra_compile_args={"cxx": CXX_FLAGS},
+        extra_link_args=LINK_FLAGS,
+    ))
 
 setup(
     package_dir={"": "python"},
