@@ -2,6 +2,8 @@
 //   row_<x>_<scale>_<out>__<isa>/cache   one L2-resident row, compute throughput
 //   row_<x>_<scale>_<out>__<isa>/stream  rows over a 256 MiB x buffer (>= 4x a 32-64 MiB
 //                                        LLC), memory throughput, 1 and all threads
+//   row_<x>_<scale>_<out>__<isa>/stream_nt  the same with the streaming-store variant
+//                                        (row_stream.h), which the driver uses for big calls
 //   memcpy/stream                        the copy ceiling: the same bytes moved (read +
 //                                        write) as a bf16 -> int8 stream
 //   group_quant/<shape>                  the full operator at MoE shapes, 1 and all threads
@@ -23,6 +25,7 @@
 
 #include "src/cpu/isa.h"
 #include "src/cpu/kernels.h"
+#include "src/cpu/row_stream.h"
 
 namespace {
 
@@ -223,6 +226,14 @@ void register_all() {
         &groupquant::detail::row_##xt##_##st##_##out##__##isa, true);                        \
     b->UseRealTime()->Threads(1);                                                            \
     if (hw > 1) b->Threads(hw);                                                              \
+    if (RowKernel nt = groupquant::detail::find_streaming_row_kernel(                        \
+            GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out)) {        \
+      b = benchmark::RegisterBenchmark((name + "/stream_nt").c_str(), BM_row, GQ_ISA_OF_##isa, \
+                                       GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
+                                       nt, true);                                            \
+      b->UseRealTime()->Threads(1);                                                          \
+      if (hw > 1) b->Threads(hw);                                                            \
+    }                                                                                        \
   }
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL

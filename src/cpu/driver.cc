@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "src/cpu/kernels.h"
+#include "src/cpu/row_stream.h"
 #include "src/element.h"
 #include "src/fp_env.h"
 #include "src/groups.h"
@@ -25,6 +26,7 @@ constexpr int64_t kTileElements = 512;
 struct Job {
   const Problem* p;
   RowKernel kernel;
+  RowKernel contiguous_kernel;  // kernel, or its streaming-store variant for big calls
   float offset;
   int64_t rows_per_chunk;
 };
@@ -66,8 +68,8 @@ void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
   for (int64_t r = row_begin; r < row_end; ++r) {
     while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
     if (contiguous_rows) {
-      job.kernel(p.x + r * p.x_stride[0] * x_size, p.scale + g * p.scale_stride[0] * s_size, job.offset,
-                 p.y + r * p.y_stride[0] * y_size, p.N);
+      job.contiguous_kernel(p.x + r * p.x_stride[0] * x_size, p.scale + g * p.scale_stride[0] * s_size,
+                            job.offset, p.y + r * p.y_stride[0] * y_size, p.N);
     } else {
       run_strided_row(job, r, g);
     }
@@ -100,13 +102,27 @@ void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
   for (std::thread& t : pool) t.join();
 }
 
+std::atomic<int64_t> g_streaming_min_bytes{kDefaultStreamingMinBytes};
+
 }  // namespace
+
+int64_t streaming_min_bytes() { return g_streaming_min_bytes.load(std::memory_order_relaxed); }
+void set_streaming_min_bytes(int64_t bytes) {
+  g_streaming_min_bytes.store(bytes, std::memory_order_relaxed);
+}
 
 void run_cpu(const Problem& p, const gq_options& options) {
   if (p.empty()) return;
   Job job;
   job.p = &p;
   job.kernel = find_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind);
+  job.contiguous_kernel = job.kernel;
+  const int64_t bytes = p.M * p.N * dtype_size(p.x_dtype) + p.M * p.y_cols() * (p.kind == GQ_OUTPUT_INT8 ? 1 : 4);
+  if (bytes >= streaming_min_bytes()) {
+    if (RowKernel k = find_streaming_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind)) {
+      job.contiguous_kernel = k;
+    }
+  }
   // Offset widened once (exact); +0.0f when absent, see kernels.h.
   job.offset = p.offset != nullptr ? load_float(p.offset, p.scale_dtype, 0) : 0.0f;
   job.rows_per_chunk = std::max<int64_t>(1, kChunkElements / p.N);

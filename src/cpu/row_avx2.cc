@@ -1,13 +1,16 @@
 // AVX2 (+FMA, F16C) row kernels: 8 floats per vector, 32 elements per main-loop
 // iteration, then single vectors, then the last n % 8 elements through a small stack
-// copy (AVX2 has no 16-bit masked load, and a full-width load would read past n).
+// copy (AVX2 has no 16-bit masked load, and a full-width load would read past n); plus
+// their streaming-store variants (row_stream.h) for outputs far larger than cache.
 // Built with GQ_AVX2_FLAGS and -ffp-contract=off (CMakeLists.txt).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "src/cpu/kernels.h"
+#include "src/cpu/row_stream.h"
 #include "src/element.h"
 
 namespace groupquant::detail {
@@ -37,43 +40,44 @@ __m256 load8(const void* base, int64_t i) {
 }
 
 struct Consts {
-  __m256 offset, lo, hi;
+  __m256 offset, hi;
 };
 
-// round_saturate(x * s + offset) for 8 lanes as int32: one multiply and one add, each
-// rounded (never an FMA); clamp in float first, because cvtps2dq turns out-of-range
-// values into INT_MIN; NaN lanes are zeroed through the ordered mask. cvtps2dq rounds
-// by MXCSR, which the driver sets to round-to-nearest-even.
+// x * s + offset for 8 lanes, rounded half to even to int32: one multiply and one add,
+// each rounded (never an FMA). Only the top is clamped in float, because cvtps2dq turns
+// values >= 2^31 into INT_MIN; everything below the range already saturates in the
+// narrowing packs (INT_MIN included, so -inf works too). NaN lanes are zeroed through
+// the ordered mask. cvtps2dq rounds by MXCSR, which the driver sets to nearest-even.
 inline __m256i quantize8(__m256 x, __m256 s, const Consts& c) {
   const __m256 v = _mm256_add_ps(_mm256_mul_ps(x, s), c.offset);
   const __m256 ordered = _mm256_cmp_ps(v, v, _CMP_ORD_Q);
-  const __m256 clamped = _mm256_min_ps(_mm256_max_ps(v, c.lo), c.hi);
-  return _mm256_cvtps_epi32(_mm256_and_ps(clamped, ordered));
+  return _mm256_cvtps_epi32(_mm256_and_ps(_mm256_min_ps(v, c.hi), ordered));
 }
 
-// 4 x 8 int32 (already in range) -> 32 int8 in order. The packs work per 128-bit lane,
+// 4 x 8 int32 -> 32 saturated int8 in order. The packs work per 128-bit lane,
 // leaving dwords q0lo q1lo q2lo q3lo | q0hi q1hi q2hi q3hi; the permute restores order.
 inline __m256i narrow32(__m256i q0, __m256i q1, __m256i q2, __m256i q3) {
   const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
   return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// 8 int32 -> 8 int8 in the low half.
+// 8 int32 -> 8 saturated int8 in the low half.
 inline __m128i narrow8(__m256i q) {
   const __m128i words =
       _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   return _mm_packs_epi16(words, words);
 }
 
-// Bytes in [-8, 7] -> nibble pairs: in each 16-bit lane (b_odd << 8 | b_even) of the
-// low-nibble bytes, >> 4 brings b_odd to bits 4-7 and the low byte becomes the packed
-// pair (column 2j in the low nibble); the 0xFF mask makes the unsigned pack exact.
+// int8 values <= 7 -> nibble pairs: clamp the bottom to -8, keep the low nibbles; in
+// each 16-bit lane (b_odd << 8 | b_even), >> 4 brings b_odd to bits 4-7 and the low byte
+// becomes the packed pair (column 2j in the low nibble); the 0xFF mask makes the
+// unsigned pack that follows exact.
 inline __m256i nibble_pairs(__m256i b) {
-  const __m256i n = _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+  const __m256i n = _mm256_and_si256(_mm256_max_epi8(b, _mm256_set1_epi8(-8)), _mm256_set1_epi8(0x0F));
   return _mm256_and_si256(_mm256_or_si256(n, _mm256_srli_epi16(n, 4)), _mm256_set1_epi16(0xFF));
 }
 inline __m128i nibble_pairs(__m128i b) {
-  const __m128i n = _mm_and_si128(b, _mm_set1_epi8(0x0F));
+  const __m128i n = _mm_and_si128(_mm_max_epi8(b, _mm_set1_epi8(-8)), _mm_set1_epi8(0x0F));
   return _mm_and_si128(_mm_or_si128(n, _mm_srli_epi16(n, 4)), _mm_set1_epi16(0xFF));
 }
 
@@ -124,18 +128,77 @@ void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) 
   }
 }
 
-template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind>
+template <gq_dtype kD>
+const char* advance(const void* base, int64_t i) {
+  return static_cast<const char*>(base) + i * elem_size<kD>();
+}
+
+template <gq_dtype kX, gq_dtype kS>
+__m256i bytes32(const void* x, const void* s, int64_t i, const Consts& c) {
+  return narrow32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
+                  quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c));
+}
+
+// Streaming-store variants (row_stream.h): whole 64-byte lines of y go out with vmovntdq,
+// the unaligned head and the tail through the plain kernels; the sfence orders the
+// weakly-ordered stores before the kernel returns.
+template <gq_dtype kX, gq_dtype kS>
+void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+  const int64_t head = std::min<int64_t>(n, (64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63);
+  row_qs8<kX, kS>(x, s, c, y, head);
+  int64_t i = head;
+  for (; i + 64 <= n; i += 64) {
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i), bytes32<kX, kS>(x, s, i, c));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i + 32), bytes32<kX, kS>(x, s, i + 32, c));
+  }
+  _mm_sfence();
+  row_qs8<kX, kS>(advance<kX>(x, i), advance<kS>(s, i), c, y + i, n - i);
+}
+
+// 64 elements -> 32 bytes of packed int4.
+template <gq_dtype kX, gq_dtype kS>
+__m256i packed32(const void* x, const void* s, int64_t i, const Consts& c) {
+  const __m256i lo = nibble_pairs(bytes32<kX, kS>(x, s, i, c));
+  const __m256i hi = nibble_pairs(bytes32<kX, kS>(x, s, i + 32, c));
+  // packus works per 128-bit lane: lo.l hi.l | lo.h hi.h; the permute restores order.
+  return _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xD8);
+}
+
+// A y not on a 4-byte boundary never reaches a 64-byte one in whole words: plain path.
+template <gq_dtype kX, gq_dtype kS>
+void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+  const uintptr_t misalign = reinterpret_cast<uintptr_t>(y) & 63;
+  if ((misalign & 3) != 0) return row_qs4<kX, kS>(x, s, c, y, n);
+  const int64_t head = std::min<int64_t>(n, 2 * static_cast<int64_t>((64 - misalign) & 63));
+  row_qs4<kX, kS>(x, s, c, y, head);
+  int64_t i = head;
+  for (; i + 128 <= n; i += 128) {
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i / 2), packed32<kX, kS>(x, s, i, c));
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i / 2 + 32),
+                        packed32<kX, kS>(x, s, i + 64, c));
+  }
+  _mm_sfence();
+  row_qs4<kX, kS>(advance<kX>(x, i), advance<kS>(s, i), c, y + i / 2, n - i);
+}
+
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
 void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
   Consts c;
   c.offset = _mm256_set1_ps(offset);
   if constexpr (kKind == GQ_OUTPUT_INT8) {
-    c.lo = _mm256_set1_ps(static_cast<float>(kInt8Min));
     c.hi = _mm256_set1_ps(static_cast<float>(kInt8Max));
-    row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    if constexpr (kStream) {
+      row_qs8_stream<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    } else {
+      row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    }
   } else {
-    c.lo = _mm256_set1_ps(static_cast<float>(kInt4Min));
     c.hi = _mm256_set1_ps(static_cast<float>(kInt4Max));
-    row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    if constexpr (kStream) {
+      row_qs4_stream<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    } else {
+      row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    }
   }
 }
 
@@ -144,9 +207,20 @@ void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
 #define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                            \
   void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,        \
                                         float offset, void* y_row, int64_t n) {          \
-    row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row,     \
-                                                                     offset, y_row, n);  \
+    row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(               \
+        x_row, scale_row, offset, y_row, n);                                             \
   }
 GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, avx2)
+#undef GQ_DEFINE_ROW_KERNEL
+
+RowKernel find_streaming_row_kernel_avx2(gq_dtype x, gq_dtype scale, gq_output_kind kind) {
+#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                            \
+  if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) { \
+    return &row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;        \
+  }
+  GQ_ROW_KERNEL_TYPES(GQ_STREAMING_KERNEL, avx2)
+#undef GQ_STREAMING_KERNEL
+  return nullptr;
+}
 
 }  // namespace groupquant::detail

@@ -1,5 +1,6 @@
 // AVX-512 (F/BW/VL) row kernels: 16 floats per vector, 64 elements per main-loop
-// iteration, then single vectors, then one masked vector for the last n % 16 elements.
+// iteration, then single vectors, then one masked vector for the last n % 16 elements;
+// plus their streaming-store variants (row_stream.h) for outputs far larger than cache.
 // Masked loads and stores suppress faults on masked-off lanes, so nothing outside [0, n)
 // is touched. Built with GQ_AVX512_FLAGS and -ffp-contract=off (CMakeLists.txt).
 // GCC 12 flags the _mm512_undefined_*() pass-through operands inside max/min/cvtph/vpmovsdb
@@ -10,9 +11,11 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <algorithm>
 #include <cstdint>
 
 #include "src/cpu/kernels.h"
+#include "src/cpu/row_stream.h"
 #include "src/element.h"
 
 namespace groupquant::detail {
@@ -56,45 +59,59 @@ __m512 load16_masked(const void* base, int64_t i, __mmask16 mask) {
 }
 
 struct Consts {
-  __m512 offset, lo, hi;
+  __m512 offset, hi;
 };
 
-// round_saturate(x * s + offset) for 16 lanes as int32: one multiply and one add, each
-// rounded (never an FMA); clamp in float first, because cvtps2dq turns out-of-range
-// values into INT_MIN; NaN lanes are zeroed by the ordered mask. The convert rounds
-// half to even by its own immediate, whatever MXCSR.RC says.
+// x * s + offset for 16 lanes, rounded half to even to int32: one multiply and one add,
+// each rounded (never an FMA). Only the top is clamped in float, because cvtps2dq turns
+// values >= 2^31 into INT_MIN; everything below the range already saturates in the
+// narrowing packs (INT_MIN included, so -inf works too). NaN lanes are zeroed by the
+// ordered mask. The convert rounds by its own immediate, whatever MXCSR.RC says.
 inline __m512i quantize16(__m512 x, __m512 s, const Consts& c) {
   const __m512 v = _mm512_add_ps(_mm512_mul_ps(x, s), c.offset);
   const __mmask16 ordered = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
-  const __m512 clamped = _mm512_min_ps(_mm512_max_ps(v, c.lo), c.hi);
-  return _mm512_maskz_cvt_roundps_epi32(ordered, clamped,
+  return _mm512_maskz_cvt_roundps_epi32(ordered, _mm512_min_ps(v, c.hi),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-// 16 nibbles in [-8, 7] (as int32) -> 8 bytes, column 2j in the low nibble of byte j.
-// Within each 64-bit lane (q_odd << 32 | q_even), q_odd >> 28 lands at bit 4 of the
-// low dword; vpmovqb then keeps each lane's low byte.
-inline __m128i pack_nibbles16(__m512i q) {
-  const __m512i n = _mm512_and_si512(q, _mm512_set1_epi32(0xF));
-  return _mm512_cvtepi64_epi8(_mm512_or_si512(n, _mm512_srli_epi64(n, 28)));
+template <gq_dtype kX, gq_dtype kS>
+__m512i quantize_at(const void* x, const void* s, int64_t i, const Consts& c) {
+  return quantize16(load16<kX>(x, i), load16<kS>(s, i), c);
+}
+
+// 64 elements -> 64 saturated int8 in order. The packs work per 128-bit lane, leaving
+// dword 4l+j = elements 4l..4l+3 of q_j; the permute puts them back in order.
+template <gq_dtype kX, gq_dtype kS>
+__m512i bytes64(const void* x, const void* s, int64_t i, const Consts& c) {
+  const __m512i w01 = _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i, c),
+                                         quantize_at<kX, kS>(x, s, i + 16, c));
+  const __m512i w23 = _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i + 32, c),
+                                         quantize_at<kX, kS>(x, s, i + 48, c));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+}
+
+// int8 values <= 7 -> packed int4: clamp the bottom to -8, keep the low nibbles, and in
+// each 16-bit lane (b_odd << 8 | b_even) bring b_odd to bits 4-7 of the low byte, which
+// vpmovwb keeps (column 2j in the low nibble of byte j).
+inline __m256i nibbles64(__m512i b) {
+  const __m512i n = _mm512_and_si512(_mm512_max_epi8(b, _mm512_set1_epi8(-8)), _mm512_set1_epi8(0x0F));
+  return _mm512_cvtepi16_epi8(_mm512_or_si512(n, _mm512_srli_epi16(n, 4)));
+}
+inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
+  const __m128i n = _mm_and_si128(_mm_max_epi8(b, _mm_set1_epi8(-8)), _mm_set1_epi8(0x0F));
+  return _mm_cvtepi16_epi8(_mm_or_si128(n, _mm_srli_epi16(n, 4)));
 }
 
 template <gq_dtype kX, gq_dtype kS>
 void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-    const __m512i q0 = quantize16(load16<kX>(x, i), load16<kS>(s, i), c);
-    const __m512i q1 = quantize16(load16<kX>(x, i + 16), load16<kS>(s, i + 16), c);
-    const __m512i q2 = quantize16(load16<kX>(x, i + 32), load16<kS>(s, i + 32), c);
-    const __m512i q3 = quantize16(load16<kX>(x, i + 48), load16<kS>(s, i + 48), c);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtsepi32_epi8(q0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i + 16), _mm512_cvtsepi32_epi8(q1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i + 32), _mm512_cvtsepi32_epi8(q2));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i + 48), _mm512_cvtsepi32_epi8(q3));
+    _mm512_storeu_si512(y + i, bytes64<kX, kS>(x, s, i, c));
   }
   for (; i + kLanes <= n; i += kLanes) {
-    const __m512i q = quantize16(load16<kX>(x, i), load16<kS>(s, i), c);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtsepi32_epi8(q));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm512_cvtsepi32_epi8(quantize_at<kX, kS>(x, s, i, c)));
   }
   if (i < n) {
     const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
@@ -103,41 +120,79 @@ void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n
   }
 }
 
+// Streaming-store variant: whole 64-byte lines of y go out with vmovntdq (no
+// read-for-ownership of y, no cache pollution); the unaligned head and the tail use
+// row_qs8. The sfence orders the weakly-ordered stores before the kernel returns.
+template <gq_dtype kX, gq_dtype kS>
+void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+  const int64_t head = std::min<int64_t>(n, (64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63);
+  row_qs8<kX, kS>(x, s, c, y, head);
+  int64_t i = head;
+  for (; i + 64 <= n; i += 64) {
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), bytes64<kX, kS>(x, s, i, c));
+  }
+  _mm_sfence();
+  row_qs8<kX, kS>(element_ptr<kX>(x, i), element_ptr<kS>(s, i), c, y + i, n - i);
+}
+
 template <gq_dtype kX, gq_dtype kS>
 void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-    const __m128i p0 = pack_nibbles16(quantize16(load16<kX>(x, i), load16<kS>(s, i), c));
-    const __m128i p1 = pack_nibbles16(quantize16(load16<kX>(x, i + 16), load16<kS>(s, i + 16), c));
-    const __m128i p2 = pack_nibbles16(quantize16(load16<kX>(x, i + 32), load16<kS>(s, i + 32), c));
-    const __m128i p3 = pack_nibbles16(quantize16(load16<kX>(x, i + 48), load16<kS>(s, i + 48), c));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i / 2), _mm_unpacklo_epi64(p0, p1));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i / 2 + 16), _mm_unpacklo_epi64(p2, p3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i / 2),
+                        nibbles64(bytes64<kX, kS>(x, s, i, c)));
   }
   for (; i + kLanes <= n; i += kLanes) {
-    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i / 2),
-                     pack_nibbles16(quantize16(load16<kX>(x, i), load16<kS>(s, i), c)));
+    const __m128i b = _mm512_cvtsepi32_epi8(quantize_at<kX, kS>(x, s, i, c));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i / 2), nibbles16(b));
   }
   if (i < n) {  // n % 8 == 0, so 8 elements: one int32 word
     const __mmask16 mask = static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m128i p = pack_nibbles16(
+    const __m128i b = _mm512_cvtsepi32_epi8(
         quantize16(load16_masked<kX>(x, i, mask), load16_masked<kS>(s, i, mask), c));
-    _mm_mask_storeu_epi8(y + i / 2, static_cast<__mmask16>((1u << ((n - i) / 2)) - 1), p);
+    _mm_mask_storeu_epi8(y + i / 2, static_cast<__mmask16>((1u << ((n - i) / 2)) - 1),
+                         nibbles16(b));
   }
 }
 
-template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind>
+// Streaming-store variant of row_qs4 (see row_qs8_stream): 128 elements per 64-byte
+// line. A y not on a 4-byte boundary never reaches a 64-byte one in whole words, so it
+// takes the plain path.
+template <gq_dtype kX, gq_dtype kS>
+void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+  const uintptr_t misalign = reinterpret_cast<uintptr_t>(y) & 63;
+  if ((misalign & 3) != 0) return row_qs4<kX, kS>(x, s, c, y, n);
+  const int64_t head = std::min<int64_t>(n, 2 * static_cast<int64_t>((64 - misalign) & 63));
+  row_qs4<kX, kS>(x, s, c, y, head);
+  int64_t i = head;
+  for (; i + 128 <= n; i += 128) {
+    const __m512i line =
+        _mm512_inserti64x4(_mm512_castsi256_si512(nibbles64(bytes64<kX, kS>(x, s, i, c))),
+                           nibbles64(bytes64<kX, kS>(x, s, i + 64, c)), 1);
+    _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i / 2), line);
+  }
+  _mm_sfence();
+  row_qs4<kX, kS>(element_ptr<kX>(x, i), element_ptr<kS>(s, i), c, y + i / 2, n - i);
+}
+
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
 void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) {
   Consts c;
   c.offset = _mm512_set1_ps(offset);
   if constexpr (kKind == GQ_OUTPUT_INT8) {
-    c.lo = _mm512_set1_ps(static_cast<float>(kInt8Min));
     c.hi = _mm512_set1_ps(static_cast<float>(kInt8Max));
-    row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    if constexpr (kStream) {
+      row_qs8_stream<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    } else {
+      row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
+    }
   } else {
-    c.lo = _mm512_set1_ps(static_cast<float>(kInt4Min));
     c.hi = _mm512_set1_ps(static_cast<float>(kInt4Max));
-    row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    if constexpr (kStream) {
+      row_qs4_stream<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    } else {
+      row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
+    }
   }
 }
 
@@ -146,9 +201,20 @@ void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) 
 #define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                              \
   void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,          \
                                         float offset, void* y_row, int64_t n) {            \
-    row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row,     \
-                                                                       offset, y_row, n);  \
+    row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(               \
+        x_row, scale_row, offset, y_row, n);                                               \
   }
 GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, avx512)
+#undef GQ_DEFINE_ROW_KERNEL
+
+RowKernel find_streaming_row_kernel_avx512(gq_dtype x, gq_dtype scale, gq_output_kind kind) {
+#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                              \
+  if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) {   \
+    return &row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;        \
+  }
+  GQ_ROW_KERNEL_TYPES(GQ_STREAMING_KERNEL, avx512)
+#undef GQ_STREAMING_KERNEL
+  return nullptr;
+}
 
 }  // namespace groupquant::detail

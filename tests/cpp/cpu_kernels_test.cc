@@ -17,6 +17,7 @@
 
 #include "src/cpu/isa.h"
 #include "src/cpu/kernels.h"
+#include "src/cpu/row_stream.h"
 #include "tests/cpp/tester.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -73,14 +74,17 @@ class RowKernelTester {
       offset = offset_tensor.get_float(0);
     }
 
-    // Under test: poisoned, guard bytes before and after.
-    std::vector<unsigned char> y(y_misalign + y_bytes + kGuardBytes, kPoison);
-    kernel_(x, s, offset, y.data() + y_misalign, n);
-    for (int64_t i = 0; i < y_misalign; ++i) ASSERT_EQ(y[i], kPoison) << "write before y[0]";
+    // Under test: y_misalign bytes past a 64-byte boundary, poisoned, guard bytes before
+    // and after.
+    std::vector<unsigned char> y(64 + y_misalign + y_bytes + kGuardBytes, kPoison);
+    const int64_t y_start =
+        static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(y.data()) & 63)) & 63) + y_misalign;
+    kernel_(x, s, offset, y.data() + y_start, n);
+    for (int64_t i = 0; i < y_start; ++i) ASSERT_EQ(y[i], kPoison) << "write before y[0]";
     for (int64_t i = 0; i < kGuardBytes; ++i) {
-      ASSERT_EQ(y[y_misalign + y_bytes + i], kPoison) << "write past the end of y, byte " << i;
+      ASSERT_EQ(y[y_start + y_bytes + i], kPoison) << "write past the end of y, byte " << i;
     }
-    const unsigned char* got = y.data() + y_misalign;
+    const unsigned char* got = y.data() + y_start;
 
     // The scalar kernel.
     std::vector<unsigned char> expect_scalar(y_bytes + 1);
@@ -135,6 +139,25 @@ class RowKernelTester {
     }
   }
 
+  // Streaming-store variants: every output offset within a cache line (in bytes; for
+  // int4 the off-word ones take the plain path), lengths up to two 64-byte lines + 1.
+  void test_streaming_alignments() const {
+    const int64_t step = kind_ == GQ_OUTPUT_INT8 ? 1 : 8;
+    const int64_t max_n = kind_ == GQ_OUTPUT_INT8 ? 2 * 64 + 1 : 2 * 128 + 8;
+    uint32_t seed = 9000;
+    for (int64_t y_misalign : {0, 1, 4, 8, 28, 32, 60, 63}) {
+      for (int64_t n = step; n <= max_n; n += step) {
+        test(n, n % 4, (n / 4) % 4, y_misalign, n % 3 == 0, seed++);
+        if (HasFatalFailure()) return;
+      }
+      // Long rows: many whole lines, with a head and a tail.
+      for (int64_t n : {1000, 4096 + 8, 7168}) {
+        test(n, 1, 2, y_misalign, true, seed++);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+
   // Long rows, many seeds: the rare special values meet every lane position.
   void test_random_values() const {
     for (uint32_t seed = 5000; seed < 5040; ++seed) {
@@ -183,6 +206,19 @@ class RowKernelTester {
   TEST_F(row_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }          \
   TEST_F(row_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }    \
   TEST_F(row_##xt##_##st##_##out##__##isa, random_values) { tester_.test_random_values(); }
+#include "src/cpu/kernels.inc"
+#undef GQ_CPU_KERNEL
+
+// The streaming-store variant of each kernel that has one (row_stream.h).
+#define GQ_CPU_KERNEL(isa, xt, st, out)                                                  \
+  TEST_F(row_##xt##_##st##_##out##__##isa, streaming_variant) {                           \
+    const RowKernel k = groupquant::detail::find_streaming_row_kernel(                    \
+        GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out);           \
+    if (k == nullptr) GTEST_SKIP() << #isa " has no streaming variant";                  \
+    RowKernelTester(GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
+                    k)                                                                    \
+        .test_streaming_alignments();                                                     \
+  }
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL
 
@@ -291,6 +327,28 @@ TEST_P(ForcedIsa, DriverMatchesReferenceOnRandomProblems) {
       }
     }
   }
+}
+
+// The same with the streaming-store kernels, which the driver otherwise keeps for calls
+// over 32 MiB: the threshold is lowered to 0 for the test.
+TEST_P(ForcedIsa, DriverWithStreamingStores) {
+  const int64_t saved = groupquant::detail::streaming_min_bytes();
+  groupquant::detail::set_streaming_min_bytes(0);
+  std::mt19937 rng(4242 + static_cast<int>(GetParam()));
+  for (gq_dtype xd : gqtest::kFloatDtypes) {
+    for (gq_output_kind kind : gqtest::kKinds) {
+      for (int32_t threads : {1, 2}) {
+        for (int rep = 0; rep < 4; ++rep) {
+          DriverCase c = random_case(rng, xd, GQ_DTYPE_FLOAT32, kind);
+          gq_options options{};
+          options.num_threads = threads;
+          expect_matches_reference(c, options);
+          if (HasFatalFailure()) break;
+        }
+      }
+    }
+  }
+  groupquant::detail::set_streaming_min_bytes(saved);
 }
 
 // Many rows, few columns: many chunks and many threads, groups crossing chunk borders.

@@ -1,0 +1,48 @@
+// Streaming-store variants of the row kernels: the same contract and results as the
+// kernels of kernels.h, but whole 64-byte lines of y are written with non-temporal
+// stores. That skips the read-for-ownership of each output line (a quarter of the
+// traffic of a bf16 -> int8 stream) and keeps y out of the caches, so the driver uses
+// them only when a call's data is far larger than the last-level cache. Each call ends
+// with an sfence, so its stores are ordered before it returns.
+#ifndef GROUPQUANT_SRC_CPU_ROW_STREAM_H_
+#define GROUPQUANT_SRC_CPU_ROW_STREAM_H_
+
+#include <groupquant/groupquant.h>
+
+#include <cstdint>
+
+#include "src/cpu/isa.h"
+#include "src/cpu/kernels.h"
+
+namespace groupquant::detail {
+
+#if GQ_HAVE_AVX2
+RowKernel find_streaming_row_kernel_avx2(gq_dtype x, gq_dtype scale, gq_output_kind kind);
+#endif
+#if GQ_HAVE_AVX512
+RowKernel find_streaming_row_kernel_avx512(gq_dtype x, gq_dtype scale, gq_output_kind kind);
+#endif
+
+// The streaming variant for `isa`, or null where there is none (the scalar ISA).
+inline RowKernel find_streaming_row_kernel(Isa isa, gq_dtype x, gq_dtype scale,
+                                           gq_output_kind kind) {
+#if GQ_HAVE_AVX2
+  if (isa == Isa::kAvx2) return find_streaming_row_kernel_avx2(x, scale, kind);
+#endif
+#if GQ_HAVE_AVX512
+  if (isa == Isa::kAvx512) return find_streaming_row_kernel_avx512(x, scale, kind);
+#endif
+  (void)isa, (void)x, (void)scale, (void)kind;
+  return nullptr;
+}
+
+// The driver streams when x and y of a call add up to at least this many bytes: a
+// footprint beyond a typical last-level cache slice (32 MiB), where y would be evicted
+// before its consumer reads it anyway. Settable for tests.
+inline constexpr int64_t kDefaultStreamingMinBytes = int64_t{32} << 20;
+int64_t streaming_min_bytes();
+void set_streaming_min_bytes(int64_t bytes);
+
+}  // namespace groupquant::detail
+
+#endif  // GROUPQUANT_SRC_CPU_ROW_STREAM_H_
