@@ -110,6 +110,22 @@ sanitize: deps
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/groupquant_tests --gtest_brief=1 \
 	  --gtest_filter='Concurrency*:*CpuDriver*:HostileInputs.HostileThreadCounts'
 
+# `make fuzz`: fuzz/group_quant_fuzz.cc (libFuzzer, clang, ASan+UBSan) for FUZZ_SECONDS,
+# starting from the seeds in fuzz/corpus. New inputs go to fuzz/corpus-run (ignored by
+# git, kept between runs), never into fuzz/corpus; a failing input is written to
+# $(FUZZ_BUILD)/crash-*, and `$(FUZZ_BUILD)/group_quant_fuzz <file>` replays it.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_RUN_CORPUS := fuzz/corpus-run
+
+fuzz: deps-clang
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_BUILD_FUZZERS=ON -DGROUPQUANT_SANITIZE=address,undefined
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target group_quant_fuzz
+	mkdir -p $(FUZZ_RUN_CORPUS) && cp -n fuzz/corpus/* $(FUZZ_RUN_CORPUS)/
+	$(FUZZ_BUILD)/group_quant_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=20 \
+	  -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_RUN_CORPUS)
+
 # clang and libFuzzer (libclang_rt.fuzzer), for `make fuzz`.
 CLANG_PACKAGES := clang libclang-rt-14-dev
 deps-clang: deps
