@@ -6,7 +6,8 @@
 //                                        (row_stream.h), which the driver uses for big calls
 //   memcpy/stream                        the copy ceiling: the same bytes moved (read +
 //                                        write) as a bf16 -> int8 stream
-//   group_quant/<shape>                  the full operator at MoE shapes, 1 and all threads
+//   group_quant/<shape>/threads:<t>      the full operator at MoE shapes, 1 thread and 0 (all
+//                                        hardware threads, fewer for small calls)
 // bytes_per_second counts bytes read from x plus bytes written to y (scale rows are
 // cache-resident and not counted), as XNNPACK's `bytes` counter does.
 #include <benchmark/benchmark.h>
@@ -241,9 +242,9 @@ void register_all() {
   if (hw > 1) m->Threads(hw);
   for (const Shape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("group_quant/") + s.name).c_str(), BM_group_quant, s)
-        ->ArgName("threads")
+        ->ArgName("threads")  // 0: all hardware threads, as many as the work warrants
         ->Arg(1)
-        ->Arg(hw)
+        ->Arg(0)
         ->UseRealTime();
   }
 }

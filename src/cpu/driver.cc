@@ -20,6 +20,10 @@ namespace {
 // Work per chunk: large enough that the per-chunk group search and scheduling vanish,
 // small enough that 2-64 threads still get several chunks each.
 constexpr int64_t kChunkElements = 1 << 16;
+// The built-in pool starts its threads per call (tens of microseconds each), so with
+// num_threads = 0 (all) it adds a thread only per this much work (0.5-1 MiB, about as
+// long to stream as a thread start): a decode-size call runs on the calling thread.
+constexpr int64_t kMinElementsPerOwnThread = 1 << 18;
 // Columns staged per step when a row is not contiguous (a multiple of 8 for int4).
 constexpr int64_t kTileElements = 512;
 
@@ -79,9 +83,14 @@ void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
 // The built-in pool: threads take chunks from a shared counter, so the split stays
 // balanced, and the calling thread works too (if no thread can be started, it does all).
 void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
-  unsigned threads = num_threads > 0 ? static_cast<unsigned>(num_threads)
-                                     : std::max(1u, std::thread::hardware_concurrency());
+  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
+  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads = num_threads > 0 ? static_cast<unsigned>(num_threads) : hardware_threads;
   threads = static_cast<unsigned>(std::min<int64_t>(threads, num_chunks));
+  if (num_threads == 0) {
+    const int64_t by_work = std::max<int64_t>(1, job.p->M * job.p->N / kMinElementsPerOwnThread);
+    threads = static_cast<unsigned>(std::min<int64_t>(threads, by_work));
+  }
   if (threads <= 1) {
     run_chunks(&job, 0, num_chunks);
     return;
