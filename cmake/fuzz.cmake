@@ -5,9 +5,6 @@ if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "GROUPQUANT_BUILD_FUZZERS needs clang (libFuzzer): "
                       "configure with -DCMAKE_CXX_COMPILER=clang++")
 endif()
-# clang 14 rejects __builtin_cpu_supports("f16c"), which src/cpu/isa.cc uses; see the header.
-set_property(SOURCE src/cpu/isa.cc APPEND PROPERTY COMPILE_OPTIONS
-  -include ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/clang14_cpu_supports.h)
 # Coverage feedback from the core itself (validation, driver, kernels), not only the harness.
 target_compile_options(groupquant_objects PRIVATE -fsanitize=fuzzer-no-link)
 add_executable(group_quant_fuzz fuzz/group_quant_fuzz.cc)

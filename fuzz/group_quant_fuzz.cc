@@ -74,7 +74,7 @@ int64_t dtype_size(int32_t code) {
 bool is_float(int32_t c) { return c == GQ_DTYPE_FLOAT32 || c == GQ_DTYPE_FLOAT16 || c == GQ_DTYPE_BFLOAT16; }
 
 gq_dtype as_dtype(int32_t code) {
-  gq_dtype d;  // any int is a legal gq_dtype for a C caller; UBSan's enum check is off
+  gq_dtype d;  // any int32 is a valid gq_dtype (the enum spans the whole range)
   std::memcpy(&d, &code, sizeof d);
   return d;
 }

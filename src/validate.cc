@@ -165,8 +165,8 @@ const char* dtype_name(gq_dtype dtype) {
     case GQ_DTYPE_INT8: return "int8";
     case GQ_DTYPE_INT32: return "int32";
     case GQ_DTYPE_INT64: return "int64";
+    default: return "unknown";
   }
-  return "unknown";
 }
 
 int64_t dtype_size(gq_dtype dtype) {
@@ -177,8 +177,8 @@ int64_t dtype_size(gq_dtype dtype) {
     case GQ_DTYPE_FLOAT32:
     case GQ_DTYPE_INT32: return 4;
     case GQ_DTYPE_INT64: return 8;
+    default: return 1;  // unknown codes never pass validation
   }
-  return 1;
 }
 
 OutputSpec validate_output_spec(const gq_tensor* x_arg, gq_output_kind kind) {

@@ -42,12 +42,18 @@ typedef enum gq_dtype {
   GQ_DTYPE_BFLOAT16 = 2,
   GQ_DTYPE_INT8 = 3,
   GQ_DTYPE_INT32 = 4,
-  GQ_DTYPE_INT64 = 5
+  GQ_DTYPE_INT64 = 5,
+  /* Not dtypes: they make every int32 value a valid gq_dtype in C++ too, since callers
+   * from C or FFI may pass any code; the library rejects unknown ones with a message. */
+  GQ_DTYPE_RANGE_MIN_ = -0x7FFFFFFF - 1,
+  GQ_DTYPE_RANGE_MAX_ = 0x7FFFFFFF
 } gq_dtype;
 
 typedef enum gq_output_kind {
   GQ_OUTPUT_INT8 = 0,        /* torch dst_dtype None / int8 / qint8: int8 [M, N] */
-  GQ_OUTPUT_INT4_PACKED = 1  /* torch dst_dtype quint4x2: int32 [M, N/8] */
+  GQ_OUTPUT_INT4_PACKED = 1, /* torch dst_dtype quint4x2: int32 [M, N/8] */
+  GQ_OUTPUT_RANGE_MIN_ = -0x7FFFFFFF - 1, /* not kinds: see GQ_DTYPE_RANGE_MIN_ */
+  GQ_OUTPUT_RANGE_MAX_ = 0x7FFFFFFF
 } gq_output_kind;
 
 /* A non-owning strided view, laid out like DLPack's DLTensor (minus the device, which

@@ -6,20 +6,51 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace groupquant::detail {
 namespace {
 
+#if defined(__x86_64__) || defined(__i386__)
+// Read from CPUID and XGETBV rather than __builtin_cpu_supports, which clang 14 (the
+// compiler of the fuzz build) rejects for "f16c". A feature counts only if the OS also
+// saves the register state it needs (XCR0: YMM for AVX*, opmask+ZMM for AVX-512).
+struct X86Features {
+  bool avx2_fma_f16c = false;
+  bool avx512_f_bw_vl = false;
+};
+
+X86Features read_x86_features() {
+  X86Features f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const unsigned ecx1 = c;
+  if ((ecx1 & bit_OSXSAVE) == 0) return f;
+  unsigned xcr0, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0), "=d"(xcr0_hi) : "c"(0));
+  const bool os_avx = (xcr0 & 0x6) == 0x6;
+  const bool os_avx512 = os_avx && (xcr0 & 0xE0) == 0xE0;
+  unsigned ebx7 = 0;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) ebx7 = b;
+  f.avx2_fma_f16c = os_avx && (ebx7 & bit_AVX2) && (ecx1 & bit_FMA) && (ecx1 & bit_F16C);
+  f.avx512_f_bw_vl = os_avx512 && (ebx7 & bit_AVX512F) && (ebx7 & bit_AVX512BW) &&
+                     (ebx7 & bit_AVX512VL);
+  return f;
+}
+#endif
+
 bool cpu_has(Isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
+  static const X86Features features = read_x86_features();
   switch (isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return features.avx2_fma_f16c;
     case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl");
+      return features.avx512_f_bw_vl;
   }
   return false;
 #else
