@@ -3,11 +3,12 @@
 // plus their streaming-store variants (row_stream.h) for outputs far larger than cache.
 // Masked loads and stores suppress faults on masked-off lanes, so nothing outside [0, n)
 // is touched. Built with GQ_AVX512_FLAGS and -ffp-contract=off (CMakeLists.txt).
-// GCC 12 flags the _mm512_undefined_*() pass-through operands inside max/min/cvtph/vpmovsdb
-// as maybe-uninitialized once inlined (GCC bug 105593, fixed in 13); the header, not
-// this code, is the subject, so the warning is silenced for its lines only.
+// GCC 12 flags the _mm512_undefined_*() pass-through operands inside min/cvtph/vpmov*
+// as (maybe-)uninitialized once inlined (GCC bug 105593, fixed in 13); the header, not
+// this code, is the subject, so the warnings are silenced for its lines only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
