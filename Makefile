@@ -153,4 +153,5 @@ bench: deps install-python
 	$(PY) bench/bench_op.py
 
 clean:
-	rm -rf $(BUILD) $(VENV) *.egg-info
+	rm -rf $(BUILD) $(CUDA_BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(VENV) \
+	  $(FUZZ_RUN_CORPUS) python/*.egg-info
