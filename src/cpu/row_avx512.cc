@@ -121,6 +121,22 @@ void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n
   }
 }
 
+// Software prefetch of x, kPrefetchBytes ahead, for the streaming variants with 16-bit
+// inputs: they do twice the work per byte of an fp32 input, and the hardware prefetcher
+// alone leaves too few misses in flight (measured: +10-15% with bf16 x at 2 threads,
+// nothing gained with fp32 x). A prefetch never faults, so running past the end of x is
+// harmless; the address is formed as an integer, not as an out-of-range pointer.
+constexpr uintptr_t kPrefetchBytes = 2048;
+template <gq_dtype kX>
+void prefetch_x(const void* x, int64_t i, int64_t elements) {
+  if constexpr (kX != GQ_DTYPE_FLOAT32) {
+    const uintptr_t p = reinterpret_cast<uintptr_t>(element_ptr<kX>(x, i)) + kPrefetchBytes;
+    for (int64_t b = 0; b < elements * 2; b += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
+    }
+  }
+}
+
 // Streaming-store variant: whole 64-byte lines of y go out with vmovntdq (no
 // read-for-ownership of y, no cache pollution); the unaligned head and the tail use
 // row_qs8. The sfence orders the weakly-ordered stores before the kernel returns.
@@ -130,6 +146,7 @@ void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, in
   row_qs8<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 64 <= n; i += 64) {
+    prefetch_x<kX>(x, i, 64);
     _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), bytes64<kX, kS>(x, s, i, c));
   }
   _mm_sfence();
@@ -167,6 +184,7 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
   row_qs4<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 128 <= n; i += 128) {
+    prefetch_x<kX>(x, i, 128);
     const __m512i line =
         _mm512_inserti64x4(_mm512_castsi256_si512(nibbles64(bytes64<kX, kS>(x, s, i, c))),
                            nibbles64(bytes64<kX, kS>(x, s, i + 64, c)), 1);
