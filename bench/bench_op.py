@@ -21,7 +21,8 @@ Every shape runs in a fresh subprocess, twice:
            and the kernel's first-touch page faults (zeroing every output page) are
            timed with each contender that allocates them.
 Peak memory is measured in the glibc run: the rise of the process's peak RSS (VmHWM,
-reset through /proc/self/clear_refs) during one call, after warm-up.
+reset through /proc/self/clear_refs) during one call, after warm-up, with the heap's free
+pages first returned to the kernel (malloc_trim) so that reused memory is counted too.
 
     python bench/bench_op.py                 # all shapes, prints the table
     python bench/bench_op.py --quick         # fewer rounds, for a smoke test
@@ -102,7 +103,18 @@ def rss_kib(field):
 
 
 def peak_rise_mib(fn):
-    """Rise of the peak RSS during one call of fn, in MiB (None if not measurable)."""
+    """Rise of the peak RSS during one call of fn, in MiB (None if not measurable).
+
+    glibc first hands every free page back to the kernel (malloc_trim), so the call's
+    allocations show up as new resident pages even where the heap would have reused
+    the memory of an earlier call.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS

@@ -68,17 +68,17 @@ inline __m128i narrow8(__m256i q) {
   return _mm_packs_epi16(words, words);
 }
 
-// int8 values <= 7 -> nibble pairs: clamp the bottom to -8, keep the low nibbles; in
-// each 16-bit lane (b_odd << 8 | b_even), >> 4 brings b_odd to bits 4-7 and the low byte
-// becomes the packed pair (column 2j in the low nibble); the 0xFF mask makes the
-// unsigned pack that follows exact.
+// int8 values <= 7 -> nibble pairs: clamp the bottom to -8, keep the low nibbles, and
+// fold each byte pair into one 16-bit lane as n_even + 16 * n_odd (vpmaddubsw by 1 and
+// 16: at most 255, so the unsigned pack that follows is exact), column 2j in the low
+// nibble of pair j.
 inline __m256i nibble_pairs(__m256i b) {
   const __m256i n = _mm256_and_si256(_mm256_max_epi8(b, _mm256_set1_epi8(-8)), _mm256_set1_epi8(0x0F));
-  return _mm256_and_si256(_mm256_or_si256(n, _mm256_srli_epi16(n, 4)), _mm256_set1_epi16(0xFF));
+  return _mm256_maddubs_epi16(n, _mm256_set1_epi16(0x1001));
 }
 inline __m128i nibble_pairs(__m128i b) {
   const __m128i n = _mm_and_si128(_mm_max_epi8(b, _mm_set1_epi8(-8)), _mm_set1_epi8(0x0F));
-  return _mm_and_si128(_mm_or_si128(n, _mm_srli_epi16(n, 4)), _mm_set1_epi16(0xFF));
+  return _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
 }
 
 template <gq_dtype kX, gq_dtype kS>

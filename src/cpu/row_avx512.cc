@@ -92,16 +92,17 @@ __m512i bytes64(const void* x, const void* s, int64_t i, const Consts& c) {
   return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
 }
 
-// int8 values <= 7 -> packed int4: clamp the bottom to -8, keep the low nibbles, and in
-// each 16-bit lane (b_odd << 8 | b_even) bring b_odd to bits 4-7 of the low byte, which
-// vpmovwb keeps (column 2j in the low nibble of byte j).
-inline __m256i nibbles64(__m512i b) {
+// int8 values <= 7 -> nibble pairs: clamp the bottom to -8, keep the low nibbles, and
+// fold each byte pair into one 16-bit lane as n_even + 16 * n_odd (vpmaddubsw by 1 and
+// 16: at most 255, so exact), column 2j in the low nibble of pair j.
+inline __m512i nibble_pairs(__m512i b) {
   const __m512i n = _mm512_and_si512(_mm512_max_epi8(b, _mm512_set1_epi8(-8)), _mm512_set1_epi8(0x0F));
-  return _mm512_cvtepi16_epi8(_mm512_or_si512(n, _mm512_srli_epi16(n, 4)));
+  return _mm512_maddubs_epi16(n, _mm512_set1_epi16(0x1001));
 }
+inline __m256i nibbles64(__m512i b) { return _mm512_cvtepi16_epi8(nibble_pairs(b)); }
 inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
   const __m128i n = _mm_and_si128(_mm_max_epi8(b, _mm_set1_epi8(-8)), _mm_set1_epi8(0x0F));
-  return _mm_cvtepi16_epi8(_mm_or_si128(n, _mm_srli_epi16(n, 4)));
+  return _mm_cvtepi16_epi8(_mm_maddubs_epi16(n, _mm_set1_epi16(0x1001)));
 }
 
 template <gq_dtype kX, gq_dtype kS>
@@ -185,9 +186,10 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
   int64_t i = head;
   for (; i + 128 <= n; i += 128) {
     prefetch_x<kX>(x, i, 128);
-    const __m512i line =
-        _mm512_inserti64x4(_mm512_castsi256_si512(nibbles64(bytes64<kX, kS>(x, s, i, c))),
-                           nibbles64(bytes64<kX, kS>(x, s, i + 64, c)), 1);
+    // packus works per 128-bit lane (8 bytes of each half); the permute restores order.
+    const __m512i halves = _mm512_packus_epi16(nibble_pairs(bytes64<kX, kS>(x, s, i, c)),
+                                               nibble_pairs(bytes64<kX, kS>(x, s, i + 64, c)));
+    const __m512i line = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), halves);
     _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i / 2), line);
   }
   _mm_sfence();
