@@ -41,31 +41,14 @@ at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
   check_same_device(x, scale, group_index, offset);
   TORCH_CHECK(x.is_cpu(), "x must be a CPU tensor for the CPU implementation: got x on ",
               x.device());
-  const gq_output_kind kind = output_kind(dst_dtype);
-  const at::Tensor* offset_ptr = offset ? &*offset : nullptr;
-  const auto fail = [&] {
-    raise_core_error(
-        {{"x", &x}, {"scale", &scale}, {"group_index", &group_index}, {"offset", offset_ptr}});
-  };
-
-  const TensorView x_view(x);
-  gq_dtype y_dtype = GQ_DTYPE_INT8;
-  int64_t y_shape[2] = {0, 0};
-  if (gq_output_spec(x_view.get(), kind, &y_dtype, y_shape) != GQ_STATUS_SUCCESS) fail();
-  at::Tensor y = at::empty({y_shape[0], y_shape[1]},
-                           x.options().dtype(y_dtype == GQ_DTYPE_INT32 ? at::kInt : at::kChar));
-
-  const TensorView scale_view(scale), group_index_view(group_index), y_view(y, TensorView::kWrite);
-  std::optional<TensorView> offset_view;
-  if (offset) offset_view.emplace(*offset);
+  const OpCall call(x, scale, group_index, offset, dst_dtype);
   gq_options options{};
   options.parallel_for = &torch_parallel_for;
-  if (gq_group_quant(x_view.get(), scale_view.get(), group_index_view.get(),
-                     offset_view ? offset_view->get() : nullptr, kind, &options,
-                     y_view.get()) != GQ_STATUS_SUCCESS) {
-    fail();
+  if (gq_group_quant(call.x(), call.scale(), call.group_index(), call.offset(), call.kind(),
+                     &options, call.y()) != GQ_STATUS_SUCCESS) {
+    call.fail();
   }
-  return y;
+  return call.output();
 }
 
 }  // namespace

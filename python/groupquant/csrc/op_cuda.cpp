@@ -35,30 +35,13 @@ at::Tensor npu_group_quant_cuda(const at::Tensor& x, const at::Tensor& scale,
   TORCH_CHECK(x.is_cuda(), "x must be a CUDA tensor for the CUDA implementation: got x on ",
               x.device());
   const c10::cuda::CUDAGuard device_guard(x.device());
-  const gq_output_kind kind = output_kind(dst_dtype);
-  const at::Tensor* offset_ptr = offset ? &*offset : nullptr;
-  const auto fail = [&] {
-    raise_core_error({{"x", &x}, {"scale", &scale}, {"group_index", &group_index},
-                      {"offset", offset_ptr}});
-  };
-
-  const TensorView x_view(x);
-  gq_dtype y_dtype = GQ_DTYPE_INT8;
-  int64_t y_shape[2] = {0, 0};
-  if (gq_output_spec(x_view.get(), kind, &y_dtype, y_shape) != GQ_STATUS_SUCCESS) fail();
-  at::Tensor y = at::empty({y_shape[0], y_shape[1]},
-                           x.options().dtype(y_dtype == GQ_DTYPE_INT32 ? at::kInt : at::kChar));
-
-  const TensorView scale_view(scale), group_index_view(group_index), y_view(y, TensorView::kWrite);
-  std::optional<TensorView> offset_view;
-  if (offset) offset_view.emplace(*offset);
+  const OpCall call(x, scale, group_index, offset, dst_dtype);
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(x.device().index()).stream();
-  if (gq_group_quant_cuda(x_view.get(), scale_view.get(), group_index_view.get(),
-                          offset_view ? offset_view->get() : nullptr, kind, stream,
-                          y_view.get()) != GQ_STATUS_SUCCESS) {
-    fail();
+  if (gq_group_quant_cuda(call.x(), call.scale(), call.group_index(), call.offset(), call.kind(),
+                          stream, call.y()) != GQ_STATUS_SUCCESS) {
+    call.fail();
   }
-  return y;
+  return call.output();
 }
 
 }  // namespace

@@ -16,8 +16,7 @@
 
 namespace groupquant::torch_binding {
 
-// Torch dtypes the core has no code for travel as this code, which lies inside the
-// enum's range (0..7) but names no dtype, so the core rejects it with its usual rule
+// Torch dtypes the core has no code for travel as this code, which names no dtype, so the core rejects it with its usual rule
 // text ("x must be float32, ...: got dtype code 7"); raise_core_error() then puts
 // torch's dtype name in place of the code. Checking these dtypes here instead would
 // duplicate the rule text and report a dtype error before a rank error.
@@ -111,6 +110,44 @@ inline void check_same_device(const at::Tensor& x, const at::Tensor& scale,
   }
   TORCH_CHECK(false, message);
 }
+
+// What both backends do once the devices are checked: dst_dtype -> output kind, the
+// output allocated to the core's spec on x's device (through torch's allocator), and the
+// core's views of every tensor. fail() raises the core's last error.
+class OpCall {
+ public:
+  OpCall(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& group_index,
+         const std::optional<at::Tensor>& offset, std::optional<at::ScalarType> dst_dtype)
+      : kind_(output_kind(dst_dtype)), x_(x), scale_(scale), group_index_(group_index) {
+    if (offset) offset_.emplace(*offset);
+    gq_dtype y_dtype = GQ_DTYPE_INT8;
+    int64_t y_shape[2] = {0, 0};
+    if (gq_output_spec(x_.get(), kind_, &y_dtype, y_shape) != GQ_STATUS_SUCCESS) fail();
+    y_.emplace(at::empty({y_shape[0], y_shape[1]},
+                         x.options().dtype(y_dtype == GQ_DTYPE_INT32 ? at::kInt : at::kChar)),
+               TensorView::kWrite);
+  }
+
+  gq_output_kind kind() const { return kind_; }
+  const gq_tensor* x() const { return x_.get(); }
+  const gq_tensor* scale() const { return scale_.get(); }
+  const gq_tensor* group_index() const { return group_index_.get(); }
+  const gq_tensor* offset() const { return offset_ ? offset_->get() : nullptr; }
+  const gq_tensor* y() const { return y_->get(); }
+  const at::Tensor& output() const { return y_->tensor(); }
+
+  [[noreturn]] void fail() const {
+    raise_core_error({{"x", &x_.tensor()},
+                      {"scale", &scale_.tensor()},
+                      {"group_index", &group_index_.tensor()},
+                      {"offset", offset_ ? &offset_->tensor() : nullptr}});
+  }
+
+ private:
+  gq_output_kind kind_;
+  TensorView x_, scale_, group_index_;
+  std::optional<TensorView> offset_, y_;
+};
 
 }  // namespace groupquant::torch_binding
 
