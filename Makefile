@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
-        demo bench cuda sanitize deps-clang fuzz format clean
+        demo bench cuda sanitize deps-clang fuzz format format-check deps-format clean
 
 all: build
 
@@ -151,6 +151,24 @@ bench: deps install-python
 	$(BENCH_BUILD)/groupquant_cpu_bench --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_out=bench/results/cpu_kernels_bench.json --benchmark_out_format=json
 	$(PY) bench/bench_op.py
+
+# ---- Style: clang-format (.clang-format) for C++/CUDA, ruff (pyproject.toml) for Python.
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' '*.hpp' '*.cpp' '*.cu' '*.cuh')
+PY_STYLE_PATHS := python tests/python bench examples fuzz
+
+deps-format: deps
+	@dpkg -s clang-format >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang-format; }
+
+format: deps-format venv
+	clang-format -i $(CXX_SOURCES)
+	$(PY) -m ruff format $(PY_STYLE_PATHS)
+	$(PY) -m ruff check --fix $(PY_STYLE_PATHS)
+
+format-check: deps-format venv
+	clang-format --dry-run -Werror $(CXX_SOURCES)
+	$(PY) -m ruff format --check $(PY_STYLE_PATHS)
+	$(PY) -m ruff check $(PY_STYLE_PATHS)
 
 clean:
 	rm -rf $(BUILD) $(CUDA_BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(VENV) \

@@ -67,9 +67,8 @@ def time_ms(fn, iters, rounds_out, start, end):
 
 
 def bench_shape(shape, rounds, device):
-    import torch
-
     import groupquant  # noqa: F401  (registers the op and its CUDA implementation)
+    import torch
 
     name, m, n, g, x_dtype, out, kind = shape
     int4 = out == "int4"
@@ -104,8 +103,12 @@ def bench_shape(shape, rounds, device):
             time_ms(fns[c], iters, times[c], start, end)
     ms = {c: statistics.median(times[c]) for c in CONTENDERS}
     return {
-        "name": name, "kind": kind, "bytes": moved, "iters": iters,
-        "ms": ms, "gbps": {c: moved / (ms[c] * 1e-3) / 1e9 for c in CONTENDERS},
+        "name": name,
+        "kind": kind,
+        "bytes": moved,
+        "iters": iters,
+        "ms": ms,
+        "gbps": {c: moved / (ms[c] * 1e-3) / 1e9 for c in CONTENDERS},
     }
 
 
@@ -125,8 +128,10 @@ def main(argv=None):
     shapes = [s for s in SHAPES if not wanted or any(w in s[0] for w in wanted)]
     results = [bench_shape(s, rounds, device) for s in shapes]
 
-    print(f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}  "
-          f"CUDA {torch.version.cuda}")
+    print(
+        f"device: {torch.cuda.get_device_name()}  torch {torch.__version__}  "
+        f"CUDA {torch.version.cuda}"
+    )
     header = f"{'shape':32s} " + " ".join(f"{c + ' GB/s':>13s}" for c in CONTENDERS)
     print(header + f" {'ours/copy':>10s} {'x eager':>8s} {'x compile':>10s}")
     ok = True
@@ -134,17 +139,30 @@ def main(argv=None):
         ratio_copy = r["gbps"]["ours"] / r["gbps"]["copy"]
         over_eager = r["ms"]["eager"] / r["ms"]["ours"]
         over_compile = r["ms"]["compile"] / r["ms"]["ours"]
-        r["ours_over_copy"], r["over_eager"], r["over_compile"] = ratio_copy, over_eager, over_compile
+        r["ours_over_copy"], r["over_eager"], r["over_compile"] = (
+            ratio_copy,
+            over_eager,
+            over_compile,
+        )
         line = f"{r['name']:32s} " + " ".join(f"{r['gbps'][c]:13.1f}" for c in CONTENDERS)
         print(line + f" {ratio_copy:10.2f} {over_eager:8.2f} {over_compile:10.2f}")
         if r["kind"] == "large":
             ok &= ratio_copy >= TARGET_COPY_FRACTION and over_compile >= TARGET_OVER_COMPILE
-    print(f"targets (large shapes): ours >= {TARGET_COPY_FRACTION} x copy and >= "
-          f"{TARGET_OVER_COMPILE} x torch.compile: {'met' if ok else 'NOT met'}")
+    print(
+        f"targets (large shapes): ours >= {TARGET_COPY_FRACTION} x copy and >= "
+        f"{TARGET_OVER_COMPILE} x torch.compile: {'met' if ok else 'NOT met'}"
+    )
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "bench_cuda.json"), "w") as f:
-        json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                   "results": results}, f, indent=1)
+        json.dump(
+            {
+                "device": torch.cuda.get_device_name(),
+                "torch": torch.__version__,
+                "results": results,
+            },
+            f,
+            indent=1,
+        )
     return 0
 
 

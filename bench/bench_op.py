@@ -110,8 +110,8 @@ def peak_rise_mib(fn):
 
 
 def worker(shape_name, rounds, measure_memory):
-    import torch
     import groupquant
+    import torch
 
     name, M, N, G, x_dtype, out, kind = next(s for s in SHAPES if s[0] == shape_name)
     int4 = out == "int4"
@@ -150,14 +150,22 @@ def worker(shape_name, rounds, measure_memory):
 
     times = {c: [] for c in CONTENDERS}
     for r in range(rounds):
-        order = CONTENDERS[r % 4:] + CONTENDERS[:r % 4]
+        order = CONTENDERS[r % 4 :] + CONTENDERS[: r % 4]
         for c in order:
             t0 = time.perf_counter()
             fns[c]()
             times[c].append(time.perf_counter() - t0)
     return {
-        "shape": name, "M": M, "N": N, "G": G, "x_dtype": x_dtype, "out": out, "kind": kind,
-        "x_bytes": x_bytes, "y_bytes": y_bytes, "rounds": rounds,
+        "shape": name,
+        "M": M,
+        "N": N,
+        "G": G,
+        "x_dtype": x_dtype,
+        "out": out,
+        "kind": kind,
+        "x_bytes": x_bytes,
+        "y_bytes": y_bytes,
+        "rounds": rounds,
         "median_s": {c: statistics.median(times[c]) for c in CONTENDERS},
         "min_s": {c: min(times[c]) for c in CONTENDERS},
         "peak_rss_rise_mib": memory,
@@ -173,8 +181,14 @@ def run_worker(shape, rounds, mode):
     env = dict(os.environ)
     if mode == "steady":
         env.update(STEADY_ENV)
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", shape[0],
-           "--rounds", str(rounds)] + (["--memory"] if mode == "glibc" else [])
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        shape[0],
+        "--rounds",
+        str(rounds),
+    ] + (["--memory"] if mode == "glibc" else [])
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -213,8 +227,12 @@ def evaluate(row):
         checks["over_compile>=1.2"] = over_compile >= TARGET_OVER_COMPILE
     else:
         checks["over_compile>=1.0"] = over_compile >= TARGET_DECODE_OVER_COMPILE
-    return {"ceiling_fraction": fraction, "over_eager": over_eager,
-            "over_compile": over_compile, "checks": checks}
+    return {
+        "ceiling_fraction": fraction,
+        "over_eager": over_eager,
+        "over_compile": over_compile,
+        "checks": checks,
+    }
 
 
 def gbps(row, mode, c):
@@ -226,12 +244,18 @@ def fmt_time(s):
 
 
 def print_table(rows, meta):
-    print(f"\nCPU: {meta['cpu']} ({meta['logical_cpus']} logical CPUs), torch {meta['torch']}, "
-          f"{meta['threads']} threads, groupquant ISA {meta['isa']}")
-    print("steady = allocator keeps freed pages (targets); glibc = default allocator, "
-          "first-touch page faults timed\n")
-    head = (f"{'shape':31} {'contender':8} {'steady':>11} {'GB/s':>6} {'of ceil':>7} "
-            f"{'ours x':>7} {'glibc':>11} {'GB/s':>6} {'peak MiB':>8}")
+    print(
+        f"\nCPU: {meta['cpu']} ({meta['logical_cpus']} logical CPUs), torch {meta['torch']}, "
+        f"{meta['threads']} threads, groupquant ISA {meta['isa']}"
+    )
+    print(
+        "steady = allocator keeps freed pages (targets); glibc = default allocator, "
+        "first-touch page faults timed\n"
+    )
+    head = (
+        f"{'shape':31} {'contender':8} {'steady':>11} {'GB/s':>6} {'of ceil':>7} "
+        f"{'ours x':>7} {'glibc':>11} {'GB/s':>6} {'peak MiB':>8}"
+    )
     print(head)
     print("-" * len(head))
     for row in rows:
@@ -239,21 +263,26 @@ def print_table(rows, meta):
         for c in CONTENDERS:
             speedup = "" if c == "ours" else f"{t[c] / t['ours']:6.2f}x"
             mem = row["glibc"]["peak_rss_rise_mib"].get(c)
-            print(f"{row['shape'] if c == 'ceiling' else '':31} {c:8} {fmt_time(t[c]):>11} "
-                  f"{gbps(row, 'steady', c):6.1f} {t['ceiling'] / t[c]:7.2f} {speedup:>7} "
-                  f"{fmt_time(row['glibc']['median_s'][c]):>11} {gbps(row, 'glibc', c):6.1f} "
-                  f"{'' if mem is None else f'{mem:8.1f}':>8}")
+            print(
+                f"{row['shape'] if c == 'ceiling' else '':31} {c:8} {fmt_time(t[c]):>11} "
+                f"{gbps(row, 'steady', c):6.1f} {t['ceiling'] / t[c]:7.2f} {speedup:>7} "
+                f"{fmt_time(row['glibc']['median_s'][c]):>11} {gbps(row, 'glibc', c):6.1f} "
+                f"{'' if mem is None else f'{mem:8.1f}':>8}"
+            )
         ev = row["eval"]
         verdict = ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in ev["checks"].items())
-        print(f"{'':31} -> {verdict}; eager/compile mismatches vs ours: "
-              f"{row['steady']['mismatches_vs_ours']['eager']}/"
-              f"{row['steady']['mismatches_vs_ours']['compile']}")
+        print(
+            f"{'':31} -> {verdict}; eager/compile mismatches vs ours: "
+            f"{row['steady']['mismatches_vs_ours']['eager']}/"
+            f"{row['steady']['mismatches_vs_ours']['compile']}"
+        )
     print("\n'ours x' = contender time / ours (speed-up of ours); 'of ceil' = ceiling time / time.")
 
 
 def plot(rows, path):
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -274,11 +303,17 @@ def plot(rows, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--rounds", type=int, default=0, help="timed rounds per shape (default: by size)")
+    ap.add_argument(
+        "--rounds", type=int, default=0, help="timed rounds per shape (default: by size)"
+    )
     ap.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true", help="few rounds: a smoke test, not a measurement")
+    ap.add_argument(
+        "--quick", action="store_true", help="few rounds: a smoke test, not a measurement"
+    )
     ap.add_argument("--shapes", default="all", choices=["all", "large", "decode"])
     ap.add_argument("--out", default=RESULTS, help="directory for bench_op.json and bench_op.png")
     args = ap.parse_args()
@@ -289,10 +324,16 @@ def main():
 
     import torch
 
-    meta = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "isa": library_isa(),
-            "python": platform.python_version(), "command": " ".join(sys.argv),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta = {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "isa": library_isa(),
+        "python": platform.python_version(),
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     rows = []
     for shape in SHAPES:
         if args.shapes != "all" and shape[6] != args.shapes:
@@ -310,14 +351,26 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     all_pass = all(all(r["eval"]["checks"].values()) for r in rows)
     with open(os.path.join(args.out, "bench_op.json"), "w") as f:
-        json.dump({"meta": meta, "targets": {
-            "large_ceiling_fraction": TARGET_CEILING_FRACTION, "large_over_eager": TARGET_OVER_EAGER,
-            "large_over_compile": TARGET_OVER_COMPILE,
-            "decode_over_compile": TARGET_DECODE_OVER_COMPILE}, "all_targets_pass": all_pass,
-            "results": rows}, f, indent=1)
+        json.dump(
+            {
+                "meta": meta,
+                "targets": {
+                    "large_ceiling_fraction": TARGET_CEILING_FRACTION,
+                    "large_over_eager": TARGET_OVER_EAGER,
+                    "large_over_compile": TARGET_OVER_COMPILE,
+                    "decode_over_compile": TARGET_DECODE_OVER_COMPILE,
+                },
+                "all_targets_pass": all_pass,
+                "results": rows,
+            },
+            f,
+            indent=1,
+        )
     plot(rows, os.path.join(args.out, "bench_op.png"))
-    print(f"\nall targets {'PASS' if all_pass else 'NOT all met'}; wrote "
-          f"{os.path.join(args.out, 'bench_op.json')} and bench_op.png")
+    print(
+        f"\nall targets {'PASS' if all_pass else 'NOT all met'}; wrote "
+        f"{os.path.join(args.out, 'bench_op.json')} and bench_op.png"
+    )
     return 0
 
 

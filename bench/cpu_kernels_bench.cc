@@ -12,12 +12,12 @@
 // bytes_per_second counts bytes read from x plus bytes written to y (scale rows are
 // cache-resident and not counted), as XNNPACK's `bytes` counter does.
 #include <benchmark/benchmark.h>
-#include <groupquant/groupquant.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <map>
 #include <memory>
 #include <random>
@@ -201,7 +201,7 @@ void BM_group_quant(benchmark::State& state, Shape s) {
   const gq_tensor xt{x.get(), 2, s.x_dtype, x_shape, nullptr, 0};
   const gq_tensor st{scale.get(), 2, GQ_DTYPE_FLOAT32, s_shape, nullptr, 0};
   const gq_tensor gt{ends.data(), 1, GQ_DTYPE_INT64, g_shape, nullptr, 0};
-  const gq_tensor yt{y.get(), 2, s.kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
+  const gq_tensor yt{y.get(), 2,       s.kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
                      y_shape, nullptr, 0};
   gq_options options{};
   options.num_threads = threads;
@@ -215,28 +215,26 @@ void BM_group_quant(benchmark::State& state, Shape s) {
 
 void register_all() {
   const int hw = all_threads();
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                      \
-  do {                                                                                       \
-    const std::string name = "row_" #xt "_" #st "_" #out "__" #isa;                          \
-    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_row, GQ_ISA_OF_##isa,         \
-                                 GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out,       \
-                                 &groupquant::detail::row_##xt##_##st##_##out##__##isa,      \
-                                 false);                                                     \
-    if (GQ_ISA_OF_##isa == Isa::kScalar) continue; /* compute-bound: /cache says it all */  \
-    auto* b = benchmark::RegisterBenchmark(                                                  \
-        (name + "/stream").c_str(), BM_row, GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt,               \
-        GQ_DTYPE_OF_##st, GQ_KIND_OF_##out,                                                  \
-        &groupquant::detail::row_##xt##_##st##_##out##__##isa, true);                        \
-    b->UseRealTime()->Threads(1);                                                            \
-    if (hw > 1) b->Threads(hw);                                                              \
-    if (RowKernel nt = groupquant::detail::find_streaming_row_kernel(                        \
-            GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out)) {        \
-      b = benchmark::RegisterBenchmark((name + "/stream_nt").c_str(), BM_row, GQ_ISA_OF_##isa, \
-                                       GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
-                                       nt, true);                                            \
-      b->UseRealTime()->Threads(1);                                                          \
-      if (hw > 1) b->Threads(hw);                                                            \
-    }                                                                                        \
+#define GQ_CPU_KERNEL(isa, xt, st, out)                                                          \
+  do {                                                                                           \
+    const std::string name = "row_" #xt "_" #st "_" #out "__" #isa;                              \
+    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_row, GQ_ISA_OF_##isa,             \
+                                 GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out,           \
+                                 &groupquant::detail::row_##xt##_##st##_##out##__##isa, false);  \
+    if (GQ_ISA_OF_##isa == Isa::kScalar) continue; /* compute-bound: /cache says it all */       \
+    auto* b = benchmark::RegisterBenchmark(                                                      \
+        (name + "/stream").c_str(), BM_row, GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, \
+        GQ_KIND_OF_##out, &groupquant::detail::row_##xt##_##st##_##out##__##isa, true);          \
+    b->UseRealTime()->Threads(1);                                                                \
+    if (hw > 1) b->Threads(hw);                                                                  \
+    if (RowKernel nt = groupquant::detail::find_streaming_row_kernel(                            \
+            GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out)) {            \
+      b = benchmark::RegisterBenchmark((name + "/stream_nt").c_str(), BM_row, GQ_ISA_OF_##isa,   \
+                                       GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, nt, \
+                                       true);                                                    \
+      b->UseRealTime()->Threads(1);                                                              \
+      if (hw > 1) b->Threads(hw);                                                                \
+    }                                                                                            \
   } while (0);
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL

@@ -9,9 +9,8 @@ Exits non-zero on a mismatch. Run with `make demo`.
 import os
 import sys
 
-import torch
-
 import groupquant
+import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "python"))  # the numpy oracle

@@ -17,13 +17,13 @@
 // Input format (fuzz/README.md): a fixed header read byte by byte (missing bytes read
 // as 0, which decodes to a small valid call), then raw data bytes for x, scale, offset.
 #include <groupquant/groupquant.h>
-#include <groupquant/groupquant.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <limits>
 #include <memory>
 #include <string>
@@ -35,8 +35,8 @@ namespace {
   std::fprintf(stderr, "group_quant_fuzz: %s %s\n", what, detail.c_str());
   std::abort();
 }
-#define FUZZ_CHECK(cond, ...) \
-  do {                        \
+#define FUZZ_CHECK(cond, ...)                                 \
+  do {                                                        \
     if (!(cond)) fail("check failed: " #cond, ##__VA_ARGS__); \
   } while (0)
 
@@ -64,14 +64,20 @@ class Reader {
 
 int64_t dtype_size(int32_t code) {
   switch (code) {
-    case GQ_DTYPE_INT8: return 1;
+    case GQ_DTYPE_INT8:
+      return 1;
     case GQ_DTYPE_FLOAT16:
-    case GQ_DTYPE_BFLOAT16: return 2;
-    case GQ_DTYPE_INT64: return 8;
-    default: return 4;  // float32, int32, and any unknown code
+    case GQ_DTYPE_BFLOAT16:
+      return 2;
+    case GQ_DTYPE_INT64:
+      return 8;
+    default:
+      return 4;  // float32, int32, and any unknown code
   }
 }
-bool is_float(int32_t c) { return c == GQ_DTYPE_FLOAT32 || c == GQ_DTYPE_FLOAT16 || c == GQ_DTYPE_BFLOAT16; }
+bool is_float(int32_t c) {
+  return c == GQ_DTYPE_FLOAT32 || c == GQ_DTYPE_FLOAT16 || c == GQ_DTYPE_BFLOAT16;
+}
 
 gq_dtype as_dtype(int32_t code) {
   gq_dtype d;  // any int32 is a valid gq_dtype (the enum spans the whole range)
@@ -133,7 +139,8 @@ struct View {
   std::pair<uintptr_t, uintptr_t> span() const {
     if (empty() || null_data) return {0, 0};
     const auto base = reinterpret_cast<uintptr_t>(buffer->mem.get()) + byte_offset;
-    return {base, base + static_cast<uintptr_t>(extent_bytes() - static_cast<int64_t>(byte_offset))};
+    return {base,
+            base + static_cast<uintptr_t>(extent_bytes() - static_cast<int64_t>(byte_offset))};
   }
 };
 
@@ -145,21 +152,33 @@ void choose_layout(Reader& in, View& v, bool allow_negative) {
   const size_t nd = v.shape.size();
   v.strides.assign(nd, 1);
   for (int i = static_cast<int>(nd) - 2; i >= 0; --i) {
-    v.strides[static_cast<size_t>(i)] = v.strides[static_cast<size_t>(i) + 1] * std::max<int64_t>(1, v.shape[static_cast<size_t>(i) + 1]);
+    v.strides[static_cast<size_t>(i)] = v.strides[static_cast<size_t>(i) + 1] *
+                                        std::max<int64_t>(1, v.shape[static_cast<size_t>(i) + 1]);
   }
   if (mode == 0) v.null_strides = true;
   if (nd == 2) {
     const int64_t rows = std::max<int64_t>(1, v.shape[0]), cols = std::max<int64_t>(1, v.shape[1]);
     switch (mode) {
-      case 2: v.strides = {1, rows}; break;                             // transposed
-      case 3: v.strides = {cols + 1 + arg % 4, 1}; break;               // padded rows
-      case 4: v.strides = {cols * (2 + arg % 2) + arg % 3, 2 + arg % 2}; break;  // column stride
-      case 5: v.strides[static_cast<size_t>(arg % 2)] = 0; break;       // broadcast
+      case 2:
+        v.strides = {1, rows};
+        break;  // transposed
+      case 3:
+        v.strides = {cols + 1 + arg % 4, 1};
+        break;  // padded rows
+      case 4:
+        v.strides = {cols * (2 + arg % 2) + arg % 3, 2 + arg % 2};
+        break;  // column stride
+      case 5:
+        v.strides[static_cast<size_t>(arg % 2)] = 0;
+        break;  // broadcast
       case 6:
         if (allow_negative && (arg & 1)) v.strides[static_cast<size_t>((arg >> 1) % 2)] = -1;
         break;
-      case 7: v.strides = {in.byte() % 70, in.byte() % 70}; break;     // anything small
-      default: break;
+      case 7:
+        v.strides = {in.byte() % 70, in.byte() % 70};
+        break;  // anything small
+      default:
+        break;
     }
   } else if (nd == 1 && mode >= 5) {
     v.strides = {mode == 5 ? 0 : 1 + arg % 3};
@@ -194,7 +213,8 @@ void fill_elements(Reader& in, const View& v) {
   std::memset(v.buffer->mem.get(), 0xC3, v.buffer->size);  // padding between elements
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
-      in.fill(v.buffer->mem.get() + v.byte_offset + (r * rs + c * cs) * es, static_cast<size_t>(es));
+      in.fill(v.buffer->mem.get() + v.byte_offset + (r * rs + c * cs) * es,
+              static_cast<size_t>(es));
     }
   }
 }
@@ -202,8 +222,8 @@ void fill_elements(Reader& in, const View& v) {
 // Every SPEC.md validation rule, restated from the spec for the inputs this harness
 // builds (small sizes: the 64-bit overflow rules never apply here). Returns the broken
 // rule, or null for a valid call.
-const char* shadow_invalid(const View& x, const View& s, const View& gi, const View* off, int32_t kind,
-                  const View& y, const std::vector<int64_t>& gi_values) {
+const char* shadow_invalid(const View& x, const View& s, const View& gi, const View* off,
+                           int32_t kind, const View& y, const std::vector<int64_t>& gi_values) {
   for (const View* v : {&x, &s, &gi, &y}) {
     if (v->negative()) return "negative size or stride";
     if (!v->empty() && v->null_data) return "null data";
@@ -212,7 +232,8 @@ const char* shadow_invalid(const View& x, const View& s, const View& gi, const V
   if (s.ndim != 2 || !is_float(s.dtype)) return "scale rank/dtype";
   const int64_t M = x.shape[0], N = x.shape[1], G = s.shape[0];
   if (s.shape[1] != N) return "scale.size(1)";
-  if (gi.ndim != 1 || (gi.dtype != GQ_DTYPE_INT32 && gi.dtype != GQ_DTYPE_INT64)) return "group_index rank/dtype";
+  if (gi.ndim != 1 || (gi.dtype != GQ_DTYPE_INT32 && gi.dtype != GQ_DTYPE_INT64))
+    return "group_index rank/dtype";
   if (gi.shape[0] != G) return "group_index length";
   const bool empty = M == 0 || N == 0;
   if (G == 0 && !empty) return "G == 0";
@@ -224,7 +245,8 @@ const char* shadow_invalid(const View& x, const View& s, const View& gi, const V
   }
   if (kind != GQ_OUTPUT_INT8 && kind != GQ_OUTPUT_INT4_PACKED) return "kind";
   if (kind == GQ_OUTPUT_INT4_PACKED && N % 8 != 0) return "int4 N % 8";
-  if (y.ndim != 2 || y.dtype != (kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32)) return "y rank/dtype";
+  if (y.ndim != 2 || y.dtype != (kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32))
+    return "y rank/dtype";
   if (y.shape[0] != M || y.shape[1] != (kind == GQ_OUTPUT_INT8 ? N : N / 8)) return "y shape";
   // y: no two elements may share memory. The documented rule (docs/hostile-inputs.md):
   // sort the dims by stride; the inner stride must be non-zero and inner size * inner
@@ -369,23 +391,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t k = in.byte() % gv.size();
     const bool i32 = gi.dtype == GQ_DTYPE_INT32;
     switch (corrupt % 8) {
-      case 0: gv[k] = -1; break;
-      case 1: gv[k] = i32 ? std::numeric_limits<int32_t>::min() : std::numeric_limits<int64_t>::min(); break;
-      case 2: gv[k] = i32 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int64_t>::max(); break;
-      case 3: gv[k] = M + 1; break;
-      case 4: gv.back() = M - 1; break;
-      case 5: if (k > 0) std::swap(gv[k], gv[k - 1]); else gv[k] = M + 2; break;
-      case 6: std::fill(gv.begin(), gv.end(), 0); break;
-      default: gv[k] = -static_cast<int64_t>(in.byte()) - 1; break;
+      case 0:
+        gv[k] = -1;
+        break;
+      case 1:
+        gv[k] = i32 ? std::numeric_limits<int32_t>::min() : std::numeric_limits<int64_t>::min();
+        break;
+      case 2:
+        gv[k] = i32 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int64_t>::max();
+        break;
+      case 3:
+        gv[k] = M + 1;
+        break;
+      case 4:
+        gv.back() = M - 1;
+        break;
+      case 5:
+        if (k > 0)
+          std::swap(gv[k], gv[k - 1]);
+        else
+          gv[k] = M + 2;
+        break;
+      case 6:
+        std::fill(gv.begin(), gv.end(), 0);
+        break;
+      default:
+        gv[k] = -static_cast<int64_t>(in.byte()) - 1;
+        break;
     }
   }
   // Write the values where the view reads them (a broadcast or gapped stride included).
   std::vector<int64_t> gi_read;  // what the view reads, index by index
   std::memset(gi.buffer->mem.get(), 0x7B, gi.buffer->size);
-  if (!gi.negative() && !gi.null_data && gi.ndim == 1 && (gi.dtype == GQ_DTYPE_INT32 || gi.dtype == GQ_DTYPE_INT64)) {
+  if (!gi.negative() && !gi.null_data && gi.ndim == 1 &&
+      (gi.dtype == GQ_DTYPE_INT32 || gi.dtype == GQ_DTYPE_INT64)) {
     const int64_t es = dtype_size(gi.dtype);
     for (size_t i = 0; i < gv.size(); ++i) {
-      uint8_t* p = gi.buffer->mem.get() + gi.byte_offset + static_cast<int64_t>(i) * gi.stride(0) * es;
+      uint8_t* p =
+          gi.buffer->mem.get() + gi.byte_offset + static_cast<int64_t>(i) * gi.stride(0) * es;
       if (es == 4) {
         const int32_t v = static_cast<int32_t>(gv[i]);
         std::memcpy(p, &v, 4);
@@ -394,7 +437,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     for (size_t i = 0; i < gv.size(); ++i) {
-      const uint8_t* p = gi.buffer->mem.get() + gi.byte_offset + static_cast<int64_t>(i) * gi.stride(0) * es;
+      const uint8_t* p =
+          gi.buffer->mem.get() + gi.byte_offset + static_cast<int64_t>(i) * gi.stride(0) * es;
       int64_t v;
       if (es == 4) {
         int32_t w;
@@ -414,7 +458,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!off.null_data) in.fill(off.buffer->mem.get(), off.buffer->size);
 
   // ---- Expected outcome ----------------------------------------------------------------
-  const gq_tensor xt = x.tensor(), st = s.tensor(), gt = gi.tensor(), ot = off.tensor(), yt = y.tensor();
+  const gq_tensor xt = x.tensor(), st = s.tensor(), gt = gi.tensor(), ot = off.tensor(),
+                  yt = y.tensor();
   const gq_tensor* op = with_offset || mk == 13 || mk == 14 ? &ot : nullptr;
   const char* invalid = shadow_invalid(x, s, gi, op != nullptr ? &off : nullptr, kind, y, gi_read);
   gq_output_kind kind_enum;
@@ -423,7 +468,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::vector<uint8_t>> before;
   for (const auto& b : buffers) before.emplace_back(b->mem.get(), b->mem.get() + b->size);
   auto restore = [&] {
-    for (size_t i = 0; i < buffers.size(); ++i) std::copy(before[i].begin(), before[i].end(), buffers[i]->mem.get());
+    for (size_t i = 0; i < buffers.size(); ++i)
+      std::copy(before[i].begin(), before[i].end(), buffers[i]->mem.get());
   };
   auto unchanged_except = [&](const Buffer* allowed) {
     for (size_t i = 0; i < buffers.size(); ++i) {
@@ -445,11 +491,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (verbose) {  // one line per input, to read what a corpus file decodes to
     std::fprintf(stderr, "x %d [%lld, %lld] scale %d G=%lld gi %d kind %d mistake %d: %s%s",
                  x.dtype, static_cast<long long>(M), static_cast<long long>(N), s.dtype,
-                 static_cast<long long>(G), gi.dtype, kind, mk, accepted ? "accepted" : "rejected: ",
-                 ref_error.c_str());
+                 static_cast<long long>(G), gi.dtype, kind, mk,
+                 accepted ? "accepted" : "rejected: ", ref_error.c_str());
     if (accepted && y.buffer->size > 0) {
       std::fprintf(stderr, " y[:8] =");
-      for (size_t i = 0; i < std::min<size_t>(8, y.buffer->size); ++i) std::fprintf(stderr, " %02x", y.buffer->mem[i]);
+      for (size_t i = 0; i < std::min<size_t>(8, y.buffer->size); ++i)
+        std::fprintf(stderr, " %02x", y.buffer->mem[i]);
     }
     std::fprintf(stderr, "\n");
   }
@@ -466,7 +513,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (int64_t c = 0; c < y.shape[1]; ++c) offs.push_back(r * y.stride(0) + c * y.stride(1));
     }
     std::sort(offs.begin(), offs.end());
-    FUZZ_CHECK(std::adjacent_find(offs.begin(), offs.end()) == offs.end(), "accepted y has overlapping elements");
+    FUZZ_CHECK(std::adjacent_find(offs.begin(), offs.end()) == offs.end(),
+               "accepted y has overlapping elements");
   }
 
   // ---- Every ISA, every threading mode: the same bytes ---------------------------------
@@ -479,11 +527,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const gq_status status = gq_group_quant(&xt, &st, &gt, op, kind_enum, &options, &yt);
       if (accepted) {
         FUZZ_CHECK(status == GQ_STATUS_SUCCESS, isa + ": " + gq_last_error());
-        FUZZ_CHECK(std::equal(expected.begin(), expected.end(), y.buffer->mem.get()), isa + ": y differs from the reference");
+        FUZZ_CHECK(std::equal(expected.begin(), expected.end(), y.buffer->mem.get()),
+                   isa + ": y differs from the reference");
         FUZZ_CHECK(unchanged_except(y.buffer), isa + ": wrote outside y");
       } else {
         FUZZ_CHECK(status == GQ_STATUS_INVALID_ARGUMENT, isa);
-        FUZZ_CHECK(ref_error == gq_last_error(), isa + ": '" + gq_last_error() + "' vs '" + ref_error + "'");
+        FUZZ_CHECK(ref_error == gq_last_error(),
+                   isa + ": '" + gq_last_error() + "' vs '" + ref_error + "'");
         FUZZ_CHECK(unchanged_except(nullptr), isa + ": a rejected call wrote memory");
       }
     }

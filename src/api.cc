@@ -1,8 +1,8 @@
 // The entry points: validate, then run. The C functions are shims that turn the C++
 // exceptions into a gq_status and a thread-local message.
 #include <groupquant/groupquant.h>
-#include <groupquant/groupquant.hpp>
 
+#include <groupquant/groupquant.hpp>
 #include <new>
 #include <string>
 
@@ -25,9 +25,8 @@ void group_quant(const gq_tensor& x, const gq_tensor& scale, const gq_tensor& gr
   detail::run_cpu(p, options);
 }
 
-void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
-                           const gq_tensor& group_index, const gq_tensor* offset,
-                           gq_output_kind kind, const gq_tensor& y) {
+void group_quant_reference(const gq_tensor& x, const gq_tensor& scale, const gq_tensor& group_index,
+                           const gq_tensor* offset, gq_output_kind kind, const gq_tensor& y) {
   detail::group_quant_ref(detail::validate_arguments({&x, &scale, &group_index, offset, kind, &y},
                                                      detail::GroupIndexCheck::kOnHost));
 }

@@ -99,7 +99,7 @@ GQ_HOST_DEVICE int32_t round_saturate(float v, int32_t lo, int32_t hi) {
   if (v != v) return 0;
   if (v >= static_cast<float>(hi)) return hi;
   if (v <= static_cast<float>(lo)) return lo;
-  int32_t t = static_cast<int32_t>(v);  // truncates toward zero
+  int32_t t = static_cast<int32_t>(v);           // truncates toward zero
   const float frac = v - static_cast<float>(t);  // exact: |v| < 2^8
   if (frac > 0.5f || (frac == 0.5f && (t & 1))) ++t;
   if (frac < -0.5f || (frac == -0.5f && (t & 1))) --t;

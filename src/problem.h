@@ -15,7 +15,7 @@ struct Problem {
   gq_output_kind kind = GQ_OUTPUT_INT8;
 
   gq_dtype x_dtype = GQ_DTYPE_FLOAT32;
-  const char* x = nullptr;  // element [0, 0]; byte_offset applied
+  const char* x = nullptr;       // element [0, 0]; byte_offset applied
   int64_t x_stride[2] = {0, 0};  // in elements
 
   gq_dtype scale_dtype = GQ_DTYPE_FLOAT32;

@@ -28,8 +28,7 @@ std::string shape_string(const gq_tensor& t) { return dims_string(t.ndim, t.shap
 // addressing can hold: what every tensor argument must have before its shape is read.
 const gq_tensor& check_tensor(const gq_tensor* t, const char* name, int32_t min_ndim,
                               int32_t max_ndim, const char* rank_rule,
-                              std::initializer_list<gq_dtype> dtypes,
-                              const char* dtype_rule) {
+                              std::initializer_list<gq_dtype> dtypes, const char* dtype_rule) {
   if (t == nullptr) fail(std::string(name) + " must not be null");
   if (t->ndim < min_ndim || t->ndim > max_ndim) {
     std::ostringstream m;
@@ -39,16 +38,19 @@ const gq_tensor& check_tensor(const gq_tensor* t, const char* name, int32_t min_
   }
   bool dtype_ok = false;
   for (gq_dtype d : dtypes) dtype_ok |= t->dtype == d;
-  if (!dtype_ok) fail(std::string(name) + " must be " + dtype_rule + ": got " + dtype_string(t->dtype));
+  if (!dtype_ok)
+    fail(std::string(name) + " must be " + dtype_rule + ": got " + dtype_string(t->dtype));
   if (t->ndim > 0 && t->shape == nullptr) fail(std::string(name) + " shape must not be null");
   // Checked before any pointer arithmetic: data + byte_offset must stay a real address.
   if (t->byte_offset > static_cast<uint64_t>(INT64_MAX)) {
-    fail(std::string(name) + " byte_offset must be below 2^63: got " + std::to_string(t->byte_offset));
+    fail(std::string(name) + " byte_offset must be below 2^63: got " +
+         std::to_string(t->byte_offset));
   }
   int64_t numel = 1, last_byte = 0;
   bool overflow = false;
   for (int32_t i = 0; i < t->ndim; ++i) {
-    if (t->shape[i] < 0) fail(std::string(name) + " sizes must be non-negative: got shape " + shape_string(*t));
+    if (t->shape[i] < 0)
+      fail(std::string(name) + " sizes must be non-negative: got shape " + shape_string(*t));
     if (t->strides != nullptr && t->strides[i] < 0) {
       fail(std::string(name) + " strides must be non-negative: got strides " +
            dims_string(t->ndim, t->strides));
@@ -68,9 +70,12 @@ const gq_tensor& check_tensor(const gq_tensor* t, const char* name, int32_t min_
     overflow |= __builtin_mul_overflow(extent + 1, dtype_size(t->dtype), &last_byte);
     overflow |= __builtin_add_overflow(last_byte, static_cast<int64_t>(t->byte_offset), &last_byte);
   }
-  if (overflow) fail(std::string(name) + " is too large: its extent overflows 64-bit byte offsets (shape " + shape_string(*t) + ")");
+  if (overflow)
+    fail(std::string(name) + " is too large: its extent overflows 64-bit byte offsets (shape " +
+         shape_string(*t) + ")");
   if (numel > 0 && t->data == nullptr) {
-    fail(std::string(name) + " data must not be null for a non-empty tensor: shape " + shape_string(*t));
+    fail(std::string(name) + " data must not be null for a non-empty tensor: shape " +
+         shape_string(*t));
   }
   return *t;
 }
@@ -122,8 +127,8 @@ void check_group_index_values(const Problem& p) {
     if (v < 0) {
       m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
     } else if (g > 0 && v < previous) {
-      m << "group_index must be non-decreasing: group_index[" << g << "]=" << v
-        << " < group_index[" << g - 1 << "]=" << previous;
+      m << "group_index must be non-decreasing: group_index[" << g << "]=" << v << " < group_index["
+        << g - 1 << "]=" << previous;
     } else if (v > p.M) {
       m << "group_index values must not exceed M=" << p.M << " (x.size(0)): group_index[" << g
         << "]=" << v;
@@ -159,25 +164,37 @@ void check_kind(gq_output_kind kind, int64_t n) {
 
 const char* dtype_name(gq_dtype dtype) {
   switch (dtype) {
-    case GQ_DTYPE_FLOAT32: return "float32";
-    case GQ_DTYPE_FLOAT16: return "float16";
-    case GQ_DTYPE_BFLOAT16: return "bfloat16";
-    case GQ_DTYPE_INT8: return "int8";
-    case GQ_DTYPE_INT32: return "int32";
-    case GQ_DTYPE_INT64: return "int64";
-    default: return "unknown";
+    case GQ_DTYPE_FLOAT32:
+      return "float32";
+    case GQ_DTYPE_FLOAT16:
+      return "float16";
+    case GQ_DTYPE_BFLOAT16:
+      return "bfloat16";
+    case GQ_DTYPE_INT8:
+      return "int8";
+    case GQ_DTYPE_INT32:
+      return "int32";
+    case GQ_DTYPE_INT64:
+      return "int64";
+    default:
+      return "unknown";
   }
 }
 
 int64_t dtype_size(gq_dtype dtype) {
   switch (dtype) {
-    case GQ_DTYPE_INT8: return 1;
+    case GQ_DTYPE_INT8:
+      return 1;
     case GQ_DTYPE_FLOAT16:
-    case GQ_DTYPE_BFLOAT16: return 2;
+    case GQ_DTYPE_BFLOAT16:
+      return 2;
     case GQ_DTYPE_FLOAT32:
-    case GQ_DTYPE_INT32: return 4;
-    case GQ_DTYPE_INT64: return 8;
-    default: return 1;  // unknown codes never pass validation
+    case GQ_DTYPE_INT32:
+      return 4;
+    case GQ_DTYPE_INT64:
+      return 8;
+    default:
+      return 1;  // unknown codes never pass validation
   }
 }
 
@@ -207,16 +224,18 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   }
   const bool empty = M == 0 || N == 0;
   if (G == 0 && !empty) {
-    fail("scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: got G=0 for x " +
-         shape_string(x));
+    fail(
+        "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: got G=0 "
+        "for x " +
+        shape_string(x));
   }
 
   if (a.offset != nullptr) {
     const gq_tensor& offset = check_tensor(a.offset, "offset", 0, 1, "a scalar of shape [] or [1]",
                                            kFloatTypes, kFloatRule);
     if (offset.dtype != scale.dtype) {
-      fail(std::string("offset dtype must equal scale dtype: got offset ") + dtype_name(offset.dtype) +
-           " with scale " + dtype_name(scale.dtype));
+      fail(std::string("offset dtype must equal scale dtype: got offset ") +
+           dtype_name(offset.dtype) + " with scale " + dtype_name(scale.dtype));
     }
     if (offset.ndim == 1 && offset.shape[0] != 1) {
       fail("offset must have shape [] or [1]: got " + shape_string(offset));
@@ -224,7 +243,8 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   }
 
   const OutputSpec spec = validate_output_spec(&x, a.kind);
-  const char* y_rule = a.kind == GQ_OUTPUT_INT8 ? "int8 (output kind int8)" : "int32 (output kind packed int4)";
+  const char* y_rule =
+      a.kind == GQ_OUTPUT_INT8 ? "int8 (output kind int8)" : "int32 (output kind packed int4)";
   const gq_tensor& y = check_tensor(a.y, "y", 2, 2, "2-D", {spec.dtype}, y_rule);
   if (y.shape[0] != spec.shape[0] || y.shape[1] != spec.shape[1]) {
     fail("y must have shape " + dims_string(2, spec.shape.data()) + " for x " + shape_string(x) +

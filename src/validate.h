@@ -4,7 +4,6 @@
 #define GROUPQUANT_SRC_VALIDATE_H_
 
 #include <groupquant/groupquant.hpp>
-
 #include <string>
 
 #include "src/problem.h"

@@ -50,8 +50,8 @@ typedef enum gq_dtype {
 } gq_dtype;
 
 typedef enum gq_output_kind {
-  GQ_OUTPUT_INT8 = 0,        /* torch dst_dtype None / int8 / qint8: int8 [M, N] */
-  GQ_OUTPUT_INT4_PACKED = 1, /* torch dst_dtype quint4x2: int32 [M, N/8] */
+  GQ_OUTPUT_INT8 = 0,                     /* torch dst_dtype None / int8 / qint8: int8 [M, N] */
+  GQ_OUTPUT_INT4_PACKED = 1,              /* torch dst_dtype quint4x2: int32 [M, N/8] */
   GQ_OUTPUT_RANGE_MIN_ = -0x7FFFFFFF - 1, /* not kinds: see GQ_DTYPE_RANGE_MIN_ */
   GQ_OUTPUT_RANGE_MAX_ = 0x7FFFFFFF
 } gq_output_kind;
@@ -73,8 +73,8 @@ typedef struct gq_tensor {
 /* Runs fn over [begin, end) split into sub-ranges, possibly in parallel, and returns
  * when all have run. fn never throws and never fails. */
 typedef void (*gq_task_fn)(void* task_ctx, int64_t begin, int64_t end);
-typedef void (*gq_parallel_for_fn)(void* runner_ctx, int64_t begin, int64_t end,
-                                   int64_t grain, gq_task_fn fn, void* task_ctx);
+typedef void (*gq_parallel_for_fn)(void* runner_ctx, int64_t begin, int64_t end, int64_t grain,
+                                   gq_task_fn fn, void* task_ctx);
 
 typedef struct gq_options {
   /* Threads of the built-in pool: 0 = all hardware threads, 1 = the calling thread
@@ -88,17 +88,16 @@ typedef struct gq_options {
 
 /* Output dtype and shape for x and kind: int8 [M, N] or int32 [M, N/8]. Checks x's
  * rank and dtype, the kind, and N % 8 == 0 for packed int4. */
-GQ_API gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind,
-                                gq_dtype* out_dtype, int64_t out_shape[2]);
+GQ_API gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_dtype,
+                                int64_t out_shape[2]);
 
 /* Quantizes on the CPU into the caller-allocated y (dtype and shape from
  * gq_output_spec, any non-overlapping strides, not overlapping an input).
  * offset may be NULL; options may be NULL (all hardware threads).
  * group_index values are checked on the host before anything is written. */
 GQ_API gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale,
-                                const gq_tensor* group_index,
-                                const gq_tensor* offset, gq_output_kind kind,
-                                const gq_options* options, const gq_tensor* y);
+                                const gq_tensor* group_index, const gq_tensor* offset,
+                                gq_output_kind kind, const gq_options* options, const gq_tensor* y);
 
 /* The message of the calling thread's last failure ("" if none). Valid until the
  * next groupquant call on this thread. */

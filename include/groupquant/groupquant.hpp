@@ -33,17 +33,15 @@ struct OutputSpec {
 GQ_API OutputSpec output_spec(const gq_tensor& x, gq_output_kind kind);
 
 // Validates every argument, then quantizes x into y on the CPU. offset may be null.
-GQ_API void group_quant(const gq_tensor& x, const gq_tensor& scale,
-                        const gq_tensor& group_index, const gq_tensor* offset,
-                        gq_output_kind kind, const gq_tensor& y,
+GQ_API void group_quant(const gq_tensor& x, const gq_tensor& scale, const gq_tensor& group_index,
+                        const gq_tensor* offset, gq_output_kind kind, const gq_tensor& y,
                         const gq_options& options = gq_options{});
 
 // The scalar oracle that reads like SPEC.md: same validation, one element at a time,
 // no SIMD, no threads. Every fast path is tested bit for bit against it.
 GQ_API void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
-                                  const gq_tensor& group_index,
-                                  const gq_tensor* offset, gq_output_kind kind,
-                                  const gq_tensor& y);
+                                  const gq_tensor& group_index, const gq_tensor* offset,
+                                  gq_output_kind kind, const gq_tensor& y);
 
 }  // namespace groupquant
 

@@ -99,23 +99,22 @@ def _npu_group_quant_fake(x, scale, group_index, *, offset=None, dst_dtype=None)
             )
     if dst_dtype not in _OUTPUT_DTYPE:
         raise RuntimeError(
-            "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: "
-            f"got {dst_dtype}"
+            f"dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got {dst_dtype}"
         )
     if x.dim() != 2:
         shape = f" of shape {list(x.shape)}" if 0 < x.dim() <= 8 else ""
         raise RuntimeError(f"x must be 2-D: got a {x.dim()}-D tensor{shape}")
     if x.dtype not in _FLOAT_DTYPES:
-        raise RuntimeError(
-            f"x must be float32, float16 or bfloat16: got {_dtype_name(x.dtype)}"
-        )
+        raise RuntimeError(f"x must be float32, float16 or bfloat16: got {_dtype_name(x.dtype)}")
     m, n = x.shape
     out_dtype = _OUTPUT_DTYPE[dst_dtype]
     if out_dtype == torch.int32:
         torch._check(
             n % 8 == 0,
-            lambda: "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a "
-            f"multiple of 8: got {n}",
+            lambda: (
+                "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a "
+                f"multiple of 8: got {n}"
+            ),
         )
         return x.new_empty((m, n // 8), dtype=torch.int32)
     return x.new_empty((m, n), dtype=torch.int8)

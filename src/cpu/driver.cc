@@ -46,12 +46,16 @@ void run_strided_row(const Job& job, int64_t r, int64_t g) {
   for (int64_t n0 = 0; n0 < p.N; n0 += kTileElements) {
     const int64_t len = std::min(kTileElements, p.N - n0);
     for (int64_t i = 0; i < len; ++i) {
-      std::memcpy(x_tile + i * x_size, p.x + (r * p.x_stride[0] + (n0 + i) * p.x_stride[1]) * x_size, x_size);
-      std::memcpy(s_tile + i * s_size, p.scale + (g * p.scale_stride[0] + (n0 + i) * p.scale_stride[1]) * s_size, s_size);
+      std::memcpy(x_tile + i * x_size,
+                  p.x + (r * p.x_stride[0] + (n0 + i) * p.x_stride[1]) * x_size, x_size);
+      std::memcpy(s_tile + i * s_size,
+                  p.scale + (g * p.scale_stride[0] + (n0 + i) * p.scale_stride[1]) * s_size,
+                  s_size);
     }
     job.kernel(x_tile, s_tile, job.offset, y_tile, len);
     for (int64_t j = 0; j < len / per_y; ++j) {
-      std::memcpy(p.y + (r * p.y_stride[0] + (n0 / per_y + j) * p.y_stride[1]) * y_size, y_tile + j * y_size, y_size);
+      std::memcpy(p.y + (r * p.y_stride[0] + (n0 / per_y + j) * p.y_stride[1]) * y_size,
+                  y_tile + j * y_size, y_size);
     }
   }
 }
@@ -65,15 +69,17 @@ void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
   ScopedDefaultFpEnv fp_env;
   const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
   const int64_t y_size = p.kind == GQ_OUTPUT_INT8 ? 1 : 4;
-  const bool contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) && (p.scale_stride[1] == 1 || p.N == 1) &&
+  const bool contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) &&
+                               (p.scale_stride[1] == 1 || p.N == 1) &&
                                (p.y_stride[1] == 1 || p.y_cols() <= 1);
   int64_t g = group_of_row(p, row_begin);
   int64_t g_end = group_end(p, g);
   for (int64_t r = row_begin; r < row_end; ++r) {
     while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
     if (contiguous_rows) {
-      job.contiguous_kernel(p.x + r * p.x_stride[0] * x_size, p.scale + g * p.scale_stride[0] * s_size,
-                            job.offset, p.y + r * p.y_stride[0] * y_size, p.N);
+      job.contiguous_kernel(p.x + r * p.x_stride[0] * x_size,
+                            p.scale + g * p.scale_stride[0] * s_size, job.offset,
+                            p.y + r * p.y_stride[0] * y_size, p.N);
     } else {
       run_strided_row(job, r, g);
     }
@@ -126,7 +132,8 @@ void run_cpu(const Problem& p, const gq_options& options) {
   job.p = &p;
   job.kernel = find_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind);
   job.contiguous_kernel = job.kernel;
-  const int64_t bytes = p.M * p.N * dtype_size(p.x_dtype) + p.M * p.y_cols() * (p.kind == GQ_OUTPUT_INT8 ? 1 : 4);
+  const int64_t bytes =
+      p.M * p.N * dtype_size(p.x_dtype) + p.M * p.y_cols() * (p.kind == GQ_OUTPUT_INT8 ? 1 : 4);
   if (bytes >= streaming_min_bytes()) {
     if (RowKernel k = find_streaming_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind)) {
       job.contiguous_kernel = k;

@@ -1,9 +1,8 @@
 #include "src/cpu/isa.h"
 
-#include <groupquant/groupquant.hpp>
-
 #include <atomic>
 #include <cstdlib>
+#include <groupquant/groupquant.hpp>
 #include <string>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -35,8 +34,8 @@ X86Features read_x86_features() {
   unsigned ebx7 = 0;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) ebx7 = b;
   f.avx2_fma_f16c = os_avx && (ebx7 & bit_AVX2) && (ecx1 & bit_FMA) && (ecx1 & bit_F16C);
-  f.avx512_f_bw_vl = os_avx512 && (ebx7 & bit_AVX512F) && (ebx7 & bit_AVX512BW) &&
-                     (ebx7 & bit_AVX512VL);
+  f.avx512_f_bw_vl =
+      os_avx512 && (ebx7 & bit_AVX512F) && (ebx7 & bit_AVX512BW) && (ebx7 & bit_AVX512VL);
   return f;
 }
 #endif

@@ -18,8 +18,7 @@
 
 namespace groupquant::detail {
 
-using RowKernel = void (*)(const void* x, const void* scale, float offset, void* y,
-                           int64_t n);
+using RowKernel = void (*)(const void* x, const void* scale, float offset, void* y, int64_t n);
 
 // Every (x, scale, out) combination an ISA provides; dtype tokens f32 f16 bf16 in,
 // qs8 qs4 out.
@@ -53,9 +52,9 @@ using RowKernel = void (*)(const void* x, const void* scale, float offset, void*
 #define GQ_ISA_OF_avx2 ::groupquant::detail::Isa::kAvx2
 #define GQ_ISA_OF_avx512 ::groupquant::detail::Isa::kAvx512
 
-#define GQ_CPU_KERNEL(isa, x, s, out) \
-  void row_##x##_##s##_##out##__##isa(const void* x_row, const void* scale_row, \
-                                       float offset, void* y_row, int64_t n);
+#define GQ_CPU_KERNEL(isa, x, s, out)                                                         \
+  void row_##x##_##s##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
+                                      void* y_row, int64_t n);
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL
 

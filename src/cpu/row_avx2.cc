@@ -63,8 +63,7 @@ inline __m256i narrow32(__m256i q0, __m256i q1, __m256i q2, __m256i q3) {
 
 // 8 int32 -> 8 saturated int8 in the low half.
 inline __m128i narrow8(__m256i q) {
-  const __m128i words =
-      _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   return _mm_packs_epi16(words, words);
 }
 
@@ -73,7 +72,8 @@ inline __m128i narrow8(__m256i q) {
 // 16: at most 255, so the unsigned pack that follows is exact), column 2j in the low
 // nibble of pair j.
 inline __m256i nibble_pairs(__m256i b) {
-  const __m256i n = _mm256_and_si256(_mm256_max_epi8(b, _mm256_set1_epi8(-8)), _mm256_set1_epi8(0x0F));
+  const __m256i n =
+      _mm256_and_si256(_mm256_max_epi8(b, _mm256_set1_epi8(-8)), _mm256_set1_epi8(0x0F));
   return _mm256_maddubs_epi16(n, _mm256_set1_epi16(0x1001));
 }
 inline __m128i nibble_pairs(__m128i b) {
@@ -90,9 +90,9 @@ template <gq_dtype kX, gq_dtype kS>
 void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-    const __m256i b = narrow32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
-                               quantize_at<kX, kS>(x, s, i + 16, c),
-                               quantize_at<kX, kS>(x, s, i + 24, c));
+    const __m256i b =
+        narrow32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
+                 quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), b);
   }
   for (; i + kLanes <= n; i += kLanes) {
@@ -104,7 +104,8 @@ void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n
     std::memcpy(x_tail, static_cast<const char*>(x) + i * elem_size<kX>(), rem * elem_size<kX>());
     std::memcpy(s_tail, static_cast<const char*>(s) + i * elem_size<kS>(), rem * elem_size<kS>());
     alignas(16) int8_t y_tail[16];
-    _mm_store_si128(reinterpret_cast<__m128i*>(y_tail), narrow8(quantize_at<kX, kS>(x_tail, s_tail, 0, c)));
+    _mm_store_si128(reinterpret_cast<__m128i*>(y_tail),
+                    narrow8(quantize_at<kX, kS>(x_tail, s_tail, 0, c)));
     std::memcpy(y + i, y_tail, rem);
   }
 }
@@ -113,9 +114,9 @@ template <gq_dtype kX, gq_dtype kS>
 void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-    const __m256i pairs = nibble_pairs(narrow32(
-        quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
-        quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c)));
+    const __m256i pairs = nibble_pairs(
+        narrow32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
+                 quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c)));
     const __m128i packed =
         _mm_packus_epi16(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i / 2), packed);
@@ -221,19 +222,19 @@ void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
 
 }  // namespace
 
-#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                            \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,        \
-                                        float offset, void* y_row, int64_t n) {          \
-    row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(               \
-        x_row, scale_row, offset, y_row, n);                                             \
+#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                  \
+  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
+                                        void* y_row, int64_t n) {                               \
+    row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(x_row, scale_row,     \
+                                                                          offset, y_row, n);    \
   }
 GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, avx2)
 #undef GQ_DEFINE_ROW_KERNEL
 
 RowKernel find_streaming_row_kernel_avx2(gq_dtype x, gq_dtype scale, gq_output_kind kind) {
-#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                            \
+#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                           \
   if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) { \
-    return &row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;        \
+    return &row_avx2<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;       \
   }
   GQ_ROW_KERNEL_TYPES(GQ_STREAMING_KERNEL, avx2)
 #undef GQ_STREAMING_KERNEL

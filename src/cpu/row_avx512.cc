@@ -7,7 +7,9 @@
 // as (maybe-)uninitialized once inlined (GCC bug 105593, fixed in 13); the header, not
 // this code, is the subject, so the warnings are silenced for its lines only.
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
@@ -84,8 +86,8 @@ __m512i quantize_at(const void* x, const void* s, int64_t i, const Consts& c) {
 // dword 4l+j = elements 4l..4l+3 of q_j; the permute puts them back in order.
 template <gq_dtype kX, gq_dtype kS>
 __m512i bytes64(const void* x, const void* s, int64_t i, const Consts& c) {
-  const __m512i w01 = _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i, c),
-                                         quantize_at<kX, kS>(x, s, i + 16, c));
+  const __m512i w01 =
+      _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 16, c));
   const __m512i w23 = _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i + 32, c),
                                          quantize_at<kX, kS>(x, s, i + 48, c));
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -96,7 +98,8 @@ __m512i bytes64(const void* x, const void* s, int64_t i, const Consts& c) {
 // fold each byte pair into one 16-bit lane as n_even + 16 * n_odd (vpmaddubsw by 1 and
 // 16: at most 255, so exact), column 2j in the low nibble of pair j.
 inline __m512i nibble_pairs(__m512i b) {
-  const __m512i n = _mm512_and_si512(_mm512_max_epi8(b, _mm512_set1_epi8(-8)), _mm512_set1_epi8(0x0F));
+  const __m512i n =
+      _mm512_and_si512(_mm512_max_epi8(b, _mm512_set1_epi8(-8)), _mm512_set1_epi8(0x0F));
   return _mm512_maddubs_epi16(n, _mm512_set1_epi16(0x1001));
 }
 inline __m256i nibbles64(__m512i b) { return _mm512_cvtepi16_epi8(nibble_pairs(b)); }
@@ -189,7 +192,8 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
     // packus works per 128-bit lane (8 bytes of each half); the permute restores order.
     const __m512i halves = _mm512_packus_epi16(nibble_pairs(bytes64<kX, kS>(x, s, i, c)),
                                                nibble_pairs(bytes64<kX, kS>(x, s, i + 64, c)));
-    const __m512i line = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), halves);
+    const __m512i line =
+        _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), halves);
     _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i / 2), line);
   }
   _mm_sfence();
@@ -219,19 +223,19 @@ void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) 
 
 }  // namespace
 
-#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                              \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,          \
-                                        float offset, void* y_row, int64_t n) {            \
-    row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(               \
-        x_row, scale_row, offset, y_row, n);                                               \
+#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                  \
+  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
+                                        void* y_row, int64_t n) {                               \
+    row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(x_row, scale_row,   \
+                                                                            offset, y_row, n);  \
   }
 GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, avx512)
 #undef GQ_DEFINE_ROW_KERNEL
 
 RowKernel find_streaming_row_kernel_avx512(gq_dtype x, gq_dtype scale, gq_output_kind kind) {
-#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                              \
-  if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) {   \
-    return &row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;        \
+#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                           \
+  if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) { \
+    return &row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;     \
   }
   GQ_ROW_KERNEL_TYPES(GQ_STREAMING_KERNEL, avx512)
 #undef GQ_STREAMING_KERNEL

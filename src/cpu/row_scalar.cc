@@ -9,8 +9,7 @@ namespace groupquant::detail {
 namespace {
 
 template <gq_dtype kX, gq_dtype kScale, gq_output_kind kKind>
-void row_scalar(const void* x_row, const void* scale_row, float offset, void* y_row,
-                int64_t n) {
+void row_scalar(const void* x_row, const void* scale_row, float offset, void* y_row, int64_t n) {
   const char* x = static_cast<const char*>(x_row);
   const char* scale = static_cast<const char*>(scale_row);
   auto quantize = [&](int64_t i, int32_t lo, int32_t hi) {
@@ -32,11 +31,11 @@ void row_scalar(const void* x_row, const void* scale_row, float offset, void* y_
 
 }  // namespace
 
-#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,      \
-                                        float offset, void* y_row, int64_t n) {        \
-    row_scalar<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row, \
-                                                                     offset, y_row, n); \
+#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                  \
+  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
+                                        void* y_row, int64_t n) {                               \
+    row_scalar<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row, offset,  \
+                                                                     y_row, n);                 \
   }
 GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, scalar)
 

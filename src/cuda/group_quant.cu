@@ -1,9 +1,8 @@
 // The CUDA kernel and its launcher: validate on the host (never reading device memory),
 // pick the launch shape, launch on the caller's stream. No torch here; the torch binding
 // is python/groupquant/csrc/op_cuda.cpp. The per-thread work is group_quant.cuh.
-#include <groupquant/groupquant_cuda.h>
-
 #include <cuda_runtime.h>
+#include <groupquant/groupquant_cuda.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,23 +40,32 @@ __device__ __noinline__ void fail_group_index(const Failure f, int64_t M) {
     const long long i = f.index, v = f.value, o = f.other, m = M;
     switch (f.code) {
       case Failure::kNegative:
-        printf("groupquant: group_index values must be non-negative: group_index[%lld]=%lld\n", i, v);
+        printf("groupquant: group_index values must be non-negative: group_index[%lld]=%lld\n", i,
+               v);
         break;
       case Failure::kDecreasing:
-        printf("groupquant: group_index must be non-decreasing: group_index[%lld]=%lld < "
-               "group_index[%lld]=%lld\n", i, v, i - 1, o);
+        printf(
+            "groupquant: group_index must be non-decreasing: group_index[%lld]=%lld < "
+            "group_index[%lld]=%lld\n",
+            i, v, i - 1, o);
         break;
       case Failure::kAboveM:
-        printf("groupquant: group_index values must not exceed M=%lld (x.size(0)): "
-               "group_index[%lld]=%lld\n", m, i, v);
+        printf(
+            "groupquant: group_index values must not exceed M=%lld (x.size(0)): "
+            "group_index[%lld]=%lld\n",
+            m, i, v);
         break;
       case Failure::kLastNotM:
-        printf("groupquant: group_index last value must equal M=%lld (x.size(0)): "
-               "group_index[%lld]=%lld\n", m, i, v);
+        printf(
+            "groupquant: group_index last value must equal M=%lld (x.size(0)): "
+            "group_index[%lld]=%lld\n",
+            m, i, v);
         break;
       default:
-        printf("groupquant: group_index must be non-negative, non-decreasing and end at M=%lld "
-               "(x.size(0)): no group owns row %lld\n", m, o);
+        printf(
+            "groupquant: group_index must be non-negative, non-decreasing and end at M=%lld "
+            "(x.size(0)): no group owns row %lld\n",
+            m, o);
         break;
     }
   }
@@ -84,7 +92,8 @@ int sm_count() {
   constexpr int kMaxDevices = 64;
   static std::atomic<int> cache[kMaxDevices];
   int device = 0;
-  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) throw_cuda(e, "cudaGetDevice");
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess)
+    throw_cuda(e, "cudaGetDevice");
   if (device >= 0 && device < kMaxDevices) {
     if (const int n = cache[device].load(std::memory_order_relaxed); n > 0) return n;
   }
@@ -102,7 +111,8 @@ int sm_count() {
 void launch(const Problem& pr, cudaStream_t stream) {
   if (pr.empty()) return;  // nothing to write; group_index is not inspected (SPEC)
   if (const Misaligned m = misaligned_argument(pr); m.name != nullptr) {
-    throw Error(std::string(m.name) + " data + byte_offset must be a multiple of its element size (" +
+    throw Error(std::string(m.name) +
+                " data + byte_offset must be a multiple of its element size (" +
                 std::to_string(m.size) + " bytes) on CUDA: got an address " +
                 std::to_string(m.remainder) + " bytes past one");
   }

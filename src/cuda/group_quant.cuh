@@ -67,11 +67,11 @@ struct Params {
 struct Failure {
   enum Code : int32_t {
     kNone = 0,
-    kNegative,     // group_index[index] = value < 0
-    kDecreasing,   // group_index[index] = value < group_index[index - 1] = other
-    kAboveM,       // group_index[index] = value > M
-    kLastNotM,     // group_index[G - 1] = value != M
-    kRowUnowned,   // row `other` is owned by no group: search ended at index
+    kNegative,    // group_index[index] = value < 0
+    kDecreasing,  // group_index[index] = value < group_index[index - 1] = other
+    kAboveM,      // group_index[index] = value > M
+    kLastNotM,    // group_index[G - 1] = value != M
+    kRowUnowned,  // row `other` is owned by no group: search ended at index
   };
   int32_t code;
   int64_t index, value, other;
@@ -151,7 +151,8 @@ GQ_HOST_DEVICE float load_scalar(const char* p) {
   if constexpr (D == GQ_DTYPE_FLOAT32) {
     return kReadOnly ? load_readonly<float>(p) : load_aligned<float>(p);
   } else {
-    const uint16_t bits = kReadOnly ? load_readonly<unsigned short>(p) : load_aligned<unsigned short>(p);
+    const uint16_t bits =
+        kReadOnly ? load_readonly<unsigned short>(p) : load_aligned<unsigned short>(p);
     return D == GQ_DTYPE_FLOAT16 ? widen_f16(bits) : bf16_to_float(bits);
   }
 }
@@ -235,7 +236,8 @@ GQ_HOST_DEVICE int32_t quantize(float x, float s, bool has_offset, float offset)
 
 GQ_HOST_DEVICE int64_t group_end_at(const Params& p, int64_t g) {
   const char* at = p.group_index + g * p.group_index_stride * (p.group_index_is_int64 ? 8 : 4);
-  return p.group_index_is_int64 ? static_cast<int64_t>(load_readonly<long long>(at)) : load_readonly<int>(at);
+  return p.group_index_is_int64 ? static_cast<int64_t>(load_readonly<long long>(at))
+                                : load_readonly<int>(at);
 }
 
 // SPEC's rules for entry i of group_index (the entry and its left neighbour).
@@ -291,7 +293,8 @@ inline int32_t choose_lanes(int64_t N, int cols) {
 // fewer than 16 bytes), scale 16-byte aligned and y aligned to the store at the same
 // column, and at least one whole chunk. int4 has no head: words start at column 0.
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
-GQ_HOST_DEVICE int64_t vector_start(const Params& p, const char* xr, const char* sr, const char* yr) {
+GQ_HOST_DEVICE int64_t vector_start(const Params& p, const char* xr, const char* sr,
+                                    const char* yr) {
   constexpr int kXs = Float<XD>::kSize, kSs = Float<SD>::kSize;
   constexpr int kStoreBytes = K == GQ_OUTPUT_INT8 ? kCols<XD> : kCols<XD> / 2;
   if (!p.unit_cols) return -1;
@@ -477,7 +480,8 @@ inline Params make_params(const Problem& pr) {
   // A size-1 dimension's stride is arbitrary (torch gives any value); it is never used.
   p.unit_cols = (pr.x_stride[1] == 1 || pr.N <= 1) && (pr.scale_stride[1] == 1 || pr.N <= 1) &&
                 (pr.y_stride[1] == 1 || pr.y_cols() <= 1);
-  const int cols = pr.x_dtype == GQ_DTYPE_FLOAT32 ? kCols<GQ_DTYPE_FLOAT32> : kCols<GQ_DTYPE_FLOAT16>;
+  const int cols =
+      pr.x_dtype == GQ_DTYPE_FLOAT32 ? kCols<GQ_DTYPE_FLOAT32> : kCols<GQ_DTYPE_FLOAT16>;
   p.lanes = choose_lanes(pr.N, cols);
   return p;
 }

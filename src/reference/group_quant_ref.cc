@@ -23,7 +23,8 @@ void group_quant_ref(const Problem& p) {
       uint32_t word = 0;
       for (int64_t n = 0; n < p.N; ++n) {
         const float xf = load_float(p.x, p.x_dtype, r * p.x_stride[0] + n * p.x_stride[1]);
-        const float sf = load_float(p.scale, p.scale_dtype, g * p.scale_stride[0] + n * p.scale_stride[1]);
+        const float sf =
+            load_float(p.scale, p.scale_dtype, g * p.scale_stride[0] + n * p.scale_stride[1]);
         float v = mul_rn(xf, sf);  // one fp32 multiply
         if (p.offset != nullptr) v = add_rn(v, load_float(p.offset, p.scale_dtype, 0));  // one add
         const int32_t q = round_saturate(v, lo, hi);

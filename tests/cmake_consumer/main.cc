@@ -1,7 +1,6 @@
 // The packing example through the C++ API; exits non-zero on any mismatch.
-#include <groupquant/groupquant.hpp>
-
 #include <cstdio>
+#include <groupquant/groupquant.hpp>
 
 int main() {
   float x[8] = {1, -1, 0, 7, -8, 3, -3, 2};

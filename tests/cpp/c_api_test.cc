@@ -33,7 +33,8 @@ TEST(CApiOutputSpec, Errors) {
   gq_dtype dtype;
   int64_t shape[2];
   EXPECT_EQ(gq_output_spec(&xv, GQ_OUTPUT_INT4_PACKED, &dtype, shape), GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_STREQ(gq_last_error(), "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12");
+  EXPECT_STREQ(gq_last_error(),
+               "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12");
   EXPECT_EQ(gq_output_spec(nullptr, GQ_OUTPUT_INT8, &dtype, shape), GQ_STATUS_INVALID_ARGUMENT);
   EXPECT_STREQ(gq_last_error(), "x must not be null");
   EXPECT_EQ(gq_output_spec(&xv, GQ_OUTPUT_INT8, nullptr, shape), GQ_STATUS_INVALID_ARGUMENT);
@@ -75,7 +76,8 @@ TEST(CApiGroupQuant, LastErrorIsPerThread) {
 // A caller-supplied runner receives the work and may split it however it likes.
 TEST(CApiGroupQuant, CallerParallelForRunsEveryChunk) {
   std::mt19937 rng(3);
-  RandomProblem p = RandomProblem::make(rng, GQ_DTYPE_FLOAT16, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8, 1, 1);
+  RandomProblem p =
+      RandomProblem::make(rng, GQ_DTYPE_FLOAT16, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8, 1, 1);
   p.x = Tensor(GQ_DTYPE_FLOAT16, {3000, 72});
   for (int64_t i = 0; i < p.x.numel(); ++i) p.x.set_float(i, gqtest::interesting_value(rng));
   p.scale = Tensor::floats(GQ_DTYPE_BFLOAT16, {2, 72}, std::vector<float>(144, 0.75f));
@@ -114,11 +116,13 @@ TEST(CApiCpuIsa, ForceAndRestore) {
   EXPECT_EQ(e.run(), GQ_STATUS_SUCCESS);
   EXPECT_EQ(e.y.get_int(7), 14);
   EXPECT_EQ(gq_set_cpu_isa("sse9"), GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_STREQ(gq_last_error(), "CPU ISA name must be one of auto, scalar, avx2, avx512: got 'sse9'");
+  EXPECT_STREQ(gq_last_error(),
+               "CPU ISA name must be one of auto, scalar, avx2, avx512: got 'sse9'");
   for (const char* isa : {"avx2", "avx512"}) {
     if (!gq_cpu_isa_supported(isa)) {
       EXPECT_EQ(gq_set_cpu_isa(isa), GQ_STATUS_UNSUPPORTED);
-      EXPECT_EQ(std::string(gq_last_error()), std::string("CPU ISA ") + isa + " is not supported by this CPU or build");
+      EXPECT_EQ(std::string(gq_last_error()),
+                std::string("CPU ISA ") + isa + " is not supported by this CPU or build");
     }
   }
   ASSERT_EQ(gq_set_cpu_isa("auto"), GQ_STATUS_SUCCESS);

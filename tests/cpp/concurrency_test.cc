@@ -4,11 +4,11 @@
 // The CPU ISA is process-global (gq_set_cpu_isa), so it is never changed while threads
 // run: the whole concurrent phase runs once per supported ISA, one after another.
 #include <groupquant/groupquant.h>
-#include <groupquant/groupquant.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <mutex>
 #include <random>
 #include <string>
@@ -71,8 +71,8 @@ Case random_case(std::mt19937& rng) {
 
 void call(const Case& c, const Tensor& y, const gq_options& options) {
   const gq_tensor off = c.offset.view();
-  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr, c.kind,
-                          y.view(), options);
+  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
+                          c.kind, y.view(), options);
 }
 
 // A caller-provided parallel_for (like the torch binding's at::parallel_for): splits the
@@ -86,10 +86,14 @@ void two_thread_parallel_for(void*, int64_t begin, int64_t end, int64_t, gq_task
 
 gq_options options_for(int variant) {
   switch (variant % 4) {
-    case 0: return {1, nullptr, nullptr};
-    case 1: return {2, nullptr, nullptr};
-    case 2: return {0, nullptr, nullptr};
-    default: return {1, &two_thread_parallel_for, nullptr};
+    case 0:
+      return {1, nullptr, nullptr};
+    case 1:
+      return {2, nullptr, nullptr};
+    case 2:
+      return {0, nullptr, nullptr};
+    default:
+      return {1, &two_thread_parallel_for, nullptr};
   }
 }
 
@@ -133,7 +137,8 @@ TEST(Concurrency, ThreadsMatchSerialCallsOnEveryIsa) {
     auto worker = [&](int t) {
       while (!go.load()) std::this_thread::yield();
       for (int round = 0; round < 3; ++round) {
-        for (size_t i = static_cast<size_t>(t + round) % kThreads; i < cases.size(); i += kThreads / 2) {
+        for (size_t i = static_cast<size_t>(t + round) % kThreads; i < cases.size();
+             i += kThreads / 2) {
           const Case& c = cases[i];
           const Tensor y = c.fresh_y();
           call(c, y, options_for(t + round + static_cast<int>(i)));
@@ -178,26 +183,32 @@ TEST(Concurrency, LastErrorIsPerThread) {
       const int64_t bad = -(int64_t{t} * 1000000 + i) - 1;
       gi.set_int(0, bad);
       const gq_options one{1, nullptr, nullptr};
-      if (gq_group_quant(&xv, &sv, &gv, nullptr, GQ_OUTPUT_INT8, &one, &yv) != GQ_STATUS_INVALID_ARGUMENT) {
+      if (gq_group_quant(&xv, &sv, &gv, nullptr, GQ_OUTPUT_INT8, &one, &yv) !=
+          GQ_STATUS_INVALID_ARGUMENT) {
         record("thread " + std::to_string(t) + ": bad call accepted");
       }
-      const std::string want = "group_index values must be non-negative: group_index[0]=" + std::to_string(bad);
+      const std::string want =
+          "group_index values must be non-negative: group_index[0]=" + std::to_string(bad);
       std::this_thread::yield();  // let other threads fail and succeed in between
-      if (gq_last_error() != want) record("thread " + std::to_string(t) + " read '" + gq_last_error() + "'");
+      if (gq_last_error() != want)
+        record("thread " + std::to_string(t) + " read '" + gq_last_error() + "'");
       // A different rule, with the thread in the shape.
       const int64_t shape1d[] = {t * 1000 + i};
       gq_tensor x1 = xv;
       x1.ndim = 1;
       x1.shape = shape1d;
       gq_group_quant(&x1, &sv, &gv, nullptr, GQ_OUTPUT_INT8, &one, &yv);
-      const std::string want1 = "x must be 2-D: got a 1-D tensor of shape [" + std::to_string(t * 1000 + i) + "]";
-      if (gq_last_error() != want1) record("thread " + std::to_string(t) + " read '" + gq_last_error() + "'");
+      const std::string want1 =
+          "x must be 2-D: got a 1-D tensor of shape [" + std::to_string(t * 1000 + i) + "]";
+      if (gq_last_error() != want1)
+        record("thread " + std::to_string(t) + " read '" + gq_last_error() + "'");
       gi.set_int(0, 1);
       if (gq_group_quant(&xv, &sv, &gv, nullptr, GQ_OUTPUT_INT8, &one, &yv) != GQ_STATUS_SUCCESS) {
         record("thread " + std::to_string(t) + ": good call failed: " + gq_last_error());
       }
       std::this_thread::yield();
-      if (std::strcmp(gq_last_error(), "") != 0) record("thread " + std::to_string(t) + ": error after success");
+      if (std::strcmp(gq_last_error(), "") != 0)
+        record("thread " + std::to_string(t) + ": error after success");
     }
   };
   std::vector<std::thread> threads;

@@ -9,7 +9,8 @@ namespace {
 using gqtest::RandomProblem;
 using gqtest::Tensor;
 
-class CpuDriver : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, gq_output_kind>> {};
+class CpuDriver : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, gq_output_kind>> {
+};
 
 TEST_P(CpuDriver, MatchesReferenceOnRandomViews) {
   const auto [x_dtype, scale_dtype, kind] = GetParam();
@@ -28,10 +29,10 @@ TEST_P(CpuDriver, MatchesReferenceOnRandomViews) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllDtypes, CpuDriver,
-    ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes), ::testing::ValuesIn(gqtest::kFloatDtypes),
-                       ::testing::ValuesIn(gqtest::kKinds)));
+INSTANTIATE_TEST_SUITE_P(AllDtypes, CpuDriver,
+                         ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kKinds)));
 
 // Many chunks and skewed groups: one group holds almost every row, many are empty,
 // so chunk boundaries fall inside groups and between runs of empty groups.
@@ -44,11 +45,14 @@ TEST(CpuDriverChunks, SkewedGroupsAcrossChunks) {
     p.x = Tensor(GQ_DTYPE_BFLOAT16, {M, N});
     for (int64_t i = 0; i < M * N; ++i) p.x.set_float(i, gqtest::interesting_value(rng));
     p.scale = Tensor(GQ_DTYPE_FLOAT32, {G, N});
-    for (int64_t i = 0; i < G * N; ++i) p.scale.set_float(i, static_cast<float>(i % 7) * 0.5f - 1.5f);
-    p.group_index = Tensor::ints(GQ_DTYPE_INT32, {G}, {0, 0, 1, 1, 1, 2999, 2999, 3000, 3001, 3001, 3001, 3001});
+    for (int64_t i = 0; i < G * N; ++i)
+      p.scale.set_float(i, static_cast<float>(i % 7) * 0.5f - 1.5f);
+    p.group_index = Tensor::ints(GQ_DTYPE_INT32, {G},
+                                 {0, 0, 1, 1, 1, 2999, 2999, 3000, 3001, 3001, 3001, 3001});
     p.with_offset = true;
     p.offset = Tensor::floats(GQ_DTYPE_FLOAT32, {1}, {0.5f});
-    p.y = Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, {M, kind == GQ_OUTPUT_INT8 ? N : N / 8});
+    p.y = Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
+                 {M, kind == GQ_OUTPUT_INT8 ? N : N / 8});
     Tensor expected = p.y;
     p.run_reference(expected);
     for (int32_t threads : {1, 2, 7}) {
@@ -64,8 +68,10 @@ TEST(CpuDriverChunks, SkewedGroupsAcrossChunks) {
 // Inputs are read-only: the call leaves x, scale, group_index and offset as they were.
 TEST(CpuDriverInputs, NeverWritten) {
   std::mt19937 rng(6);
-  const RandomProblem p = RandomProblem::make(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT16, GQ_OUTPUT_INT8);
-  const auto x = p.x.storage(), s = p.scale.storage(), g = p.group_index.storage(), o = p.offset.storage();
+  const RandomProblem p =
+      RandomProblem::make(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT16, GQ_OUTPUT_INT8);
+  const auto x = p.x.storage(), s = p.scale.storage(), g = p.group_index.storage(),
+             o = p.offset.storage();
   Tensor y = p.y;
   p.run_cpu(y);
   EXPECT_EQ(p.x.storage(), x);

@@ -3,12 +3,12 @@
 // compared bit for bit with the scalar kernel and with the reference; guard bytes after
 // y, and x and scale ending exactly at the end of their allocations (ASan catches any
 // over-read). Then the driver with each ISA forced, on random multi-row problems.
-#include <groupquant/groupquant.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <iterator>
 #include <memory>
 #include <random>
@@ -26,9 +26,9 @@
 
 namespace {
 
+using gqtest::Tensor;
 using groupquant::detail::Isa;
 using groupquant::detail::RowKernel;
-using gqtest::Tensor;
 
 // Lengths up to two main-loop tiles + 1 of the widest kernel (AVX-512: 64 elements per
 // iteration) cover every path of every ISA: unrolled body, single vectors, tail.
@@ -47,8 +47,8 @@ class RowKernelTester {
 
   // One call of the kernel on a row of n elements, x/scale/y starting `misalign`
   // elements into their allocations; compared with the scalar kernel and the reference.
-  void test(int64_t n, int64_t x_misalign, int64_t s_misalign, int64_t y_misalign,
-            bool with_offset, uint32_t seed) const {
+  void test(int64_t n, int64_t x_misalign, int64_t s_misalign, int64_t y_misalign, bool with_offset,
+            uint32_t seed) const {
     std::mt19937 rng(seed);
     const int64_t xs = gqtest::element_size(x_dtype_), ss = gqtest::element_size(scale_dtype_);
     const int64_t y_bytes = kind_ == GQ_OUTPUT_INT8 ? n : n / 2;
@@ -193,31 +193,29 @@ class RowKernelTester {
   RowKernel kernel_, reference_kernel_;
 };
 
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                   \
-  class row_##xt##_##st##_##out##__##isa : public ::testing::Test {                      \
-   protected:                                                                            \
-    RowKernelTester tester_{GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st,         \
-                            GQ_KIND_OF_##out,                                            \
-                            &groupquant::detail::row_##xt##_##st##_##out##__##isa};      \
-    void SetUp() override {                                                              \
-      if (tester_.skip()) GTEST_SKIP() << "this CPU lacks " #isa;                       \
-    }                                                                                    \
-  };                                                                                     \
-  TEST_F(row_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }          \
-  TEST_F(row_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }    \
+#define GQ_CPU_KERNEL(isa, xt, st, out)                                                            \
+  class row_##xt##_##st##_##out##__##isa : public ::testing::Test {                                \
+   protected:                                                                                      \
+    RowKernelTester tester_{GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
+                            &groupquant::detail::row_##xt##_##st##_##out##__##isa};                \
+    void SetUp() override {                                                                        \
+      if (tester_.skip()) GTEST_SKIP() << "this CPU lacks " #isa;                                  \
+    }                                                                                              \
+  };                                                                                               \
+  TEST_F(row_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }                    \
+  TEST_F(row_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }              \
   TEST_F(row_##xt##_##st##_##out##__##isa, random_values) { tester_.test_random_values(); }
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL
 
 // The streaming-store variant of each kernel that has one (row_stream.h).
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                  \
-  TEST_F(row_##xt##_##st##_##out##__##isa, streaming_variant) {                           \
-    const RowKernel k = groupquant::detail::find_streaming_row_kernel(                    \
-        GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out);           \
-    if (k == nullptr) GTEST_SKIP() << #isa " has no streaming variant";                  \
-    RowKernelTester(GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
-                    k)                                                                    \
-        .test_streaming_alignments();                                                     \
+#define GQ_CPU_KERNEL(isa, xt, st, out)                                                       \
+  TEST_F(row_##xt##_##st##_##out##__##isa, streaming_variant) {                               \
+    const RowKernel k = groupquant::detail::find_streaming_row_kernel(                        \
+        GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out);               \
+    if (k == nullptr) GTEST_SKIP() << #isa " has no streaming variant";                       \
+    RowKernelTester(GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, k) \
+        .test_streaming_alignments();                                                         \
   }
 #include "src/cpu/kernels.inc"
 #undef GQ_CPU_KERNEL
@@ -410,8 +408,7 @@ std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, ForcedIsa,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
-                         isa_param_name);
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512), isa_param_name);
 
 // ---- Selection: the C ABI override and the environment variable ---------------------
 

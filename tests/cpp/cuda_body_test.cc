@@ -59,8 +59,9 @@ struct Call {
   groupquant::detail::Problem problem(Tensor& out) const {
     const gq_tensor xv = x.view(), sv = scale.view(), gv = group_index.view(), ov = offset.view(),
                     yv = out.view();
-    return groupquant::detail::validate_arguments({&xv, &sv, &gv, with_offset ? &ov : nullptr, kind, &yv},
-                                                  groupquant::detail::GroupIndexCheck::kOnDevice);
+    return groupquant::detail::validate_arguments(
+        {&xv, &sv, &gv, with_offset ? &ov : nullptr, kind, &yv},
+        groupquant::detail::GroupIndexCheck::kOnDevice);
   }
   Tensor reference() const {
     Tensor out = y;
@@ -81,10 +82,14 @@ enum class Layout { kContiguous, kTransposed, kPaddedRows, kOffset };
 
 Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, int64_t extra) {
   switch (layout) {
-    case Layout::kContiguous: return Tensor(dtype, {rows, cols});
-    case Layout::kTransposed: return Tensor(dtype, {rows, cols}, {1, std::max<int64_t>(rows, 1)});
-    case Layout::kPaddedRows: return Tensor(dtype, {rows, cols}, {cols + extra, 1});  // rows drift in alignment
-    case Layout::kOffset: return Tensor(dtype, {rows, cols}, {cols, 1}, extra);       // misaligned start
+    case Layout::kContiguous:
+      return Tensor(dtype, {rows, cols});
+    case Layout::kTransposed:
+      return Tensor(dtype, {rows, cols}, {1, std::max<int64_t>(rows, 1)});
+    case Layout::kPaddedRows:
+      return Tensor(dtype, {rows, cols}, {cols + extra, 1});  // rows drift in alignment
+    case Layout::kOffset:
+      return Tensor(dtype, {rows, cols}, {cols, 1}, extra);  // misaligned start
   }
   return Tensor();
 }
@@ -118,8 +123,9 @@ Call random_call(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kin
   c.description = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
                   " layouts x/s/y=" + std::to_string(static_cast<int>(x_layout)) + "/" +
                   std::to_string(static_cast<int>(s_layout)) + "/" +
-                  std::to_string(static_cast<int>(y_layout)) + " extra=" + std::to_string(ex) + "/" +
-                  std::to_string(es) + "/" + std::to_string(ey) + " gi=" + groupquant::detail::dtype_name(gd) +
+                  std::to_string(static_cast<int>(y_layout)) + " extra=" + std::to_string(ex) +
+                  "/" + std::to_string(es) + "/" + std::to_string(ey) +
+                  " gi=" + groupquant::detail::dtype_name(gd) +
                   " offset_kind=" + std::to_string(offset_kind);
   return c;
 }
@@ -135,9 +141,9 @@ class CudaBody : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, 
 TEST_P(CudaBody, MatchesReferenceOverSimulatedGrids) {
   const auto [xd, sd, kind] = GetParam();
   std::mt19937 rng(1234 + 16 * xd + 4 * sd + kind);
-  const std::vector<int64_t> widths = kind == GQ_OUTPUT_INT8
-                                          ? std::vector<int64_t>{1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257}
-                                          : std::vector<int64_t>{8, 16, 24, 32, 40, 64, 136, 264};
+  const std::vector<int64_t> widths =
+      kind == GQ_OUTPUT_INT8 ? std::vector<int64_t>{1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257}
+                             : std::vector<int64_t>{8, 16, 24, 32, 40, 64, 136, 264};
   int checked = 0;
   for (const int64_t N : widths) {
     for (const Layout xl : kLayouts) {
@@ -145,7 +151,8 @@ TEST_P(CudaBody, MatchesReferenceOverSimulatedGrids) {
         for (const Layout yl : kLayouts) {
           const Call c = random_call(rng, xd, sd, kind, N, xl, sl, yl);
           const Tensor expected = c.reference();
-          const std::pair<int64_t, int32_t> grids[] = {{1, 0}, {3, 0}, {1, 1}, {2, 4}, {1, 32}, {1, 128}};
+          const std::pair<int64_t, int32_t> grids[] = {{1, 0}, {3, 0},  {1, 1},
+                                                       {2, 4}, {1, 32}, {1, 128}};
           for (const auto& [blocks, lanes] : grids) {
             Tensor got = c.y;
             const SimResult r = c.run(got, blocks, lanes);
@@ -161,10 +168,10 @@ TEST_P(CudaBody, MatchesReferenceOverSimulatedGrids) {
   EXPECT_GT(checked, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllDtypes, CudaBody,
-    ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes), ::testing::ValuesIn(gqtest::kFloatDtypes),
-                       ::testing::ValuesIn(gqtest::kKinds)));
+INSTANTIATE_TEST_SUITE_P(AllDtypes, CudaBody,
+                         ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kKinds)));
 
 // The vector path really runs where it should, and with a scalar head where x starts
 // mid-16-byte but scale and y line up at the same column.
@@ -217,14 +224,16 @@ TEST(CudaBodyLanes, PowersOfTwoThatDivideTheBlock) {
 // The host spelling of cvt.rni.s32.f32 + clamp agrees with element.h on the values the
 // spec lists and on random ones.
 TEST(CudaBodyArithmetic, ToIntSaturateMatchesRoundSaturate) {
-  const float specials[] = {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 127.5f, -128.5f, 7.5f, -8.5f, 6.5f, -7.5f,
-                            2147483520.0f, 2147483648.0f, -2147483648.0f, 3e9f, -3e9f, INFINITY,
-                            -INFINITY, NAN, -0.0f, 1e-40f};
+  const float specials[] = {0.5f,          1.5f,           2.5f,  -0.5f, -2.5f,    127.5f,
+                            -128.5f,       7.5f,           -8.5f, 6.5f,  -7.5f,    2147483520.0f,
+                            2147483648.0f, -2147483648.0f, 3e9f,  -3e9f, INFINITY, -INFINITY,
+                            NAN,           -0.0f,          1e-40f};
   std::mt19937 rng(9);
   std::vector<float> values(std::begin(specials), std::end(specials));
   for (int i = 0; i < 20000; ++i) values.push_back(gqtest::interesting_value(rng));
   for (float v : values) {
-    EXPECT_EQ(cu::to_int_saturate(v, -128, 127), groupquant::detail::round_saturate(v, -128, 127)) << v;
+    EXPECT_EQ(cu::to_int_saturate(v, -128, 127), groupquant::detail::round_saturate(v, -128, 127))
+        << v;
     EXPECT_EQ(cu::to_int_saturate(v, -8, 7), groupquant::detail::round_saturate(v, -8, 7)) << v;
   }
 }
@@ -252,12 +261,9 @@ TEST(CudaBodyGroupIndex, EveryBrokenRuleFails) {
   };
   const int64_t big = int64_t{1} << 40;
   const Case cases[] = {
-      {{-1, 3, 6}, Failure::kNegative, 0, -1},
-      {{1, 4, 2, 6}, Failure::kDecreasing, 2, 2},
-      {{1, 7, 6}, Failure::kAboveM, 1, 7},
-      {{1, 4, 5}, Failure::kLastNotM, 2, 5},
-      {{1, 4, 6, big}, Failure::kAboveM, 3, big},
-      {{0, 0, 0}, Failure::kLastNotM, 2, 0},
+      {{-1, 3, 6}, Failure::kNegative, 0, -1},    {{1, 4, 2, 6}, Failure::kDecreasing, 2, 2},
+      {{1, 7, 6}, Failure::kAboveM, 1, 7},        {{1, 4, 5}, Failure::kLastNotM, 2, 5},
+      {{1, 4, 6, big}, Failure::kAboveM, 3, big}, {{0, 0, 0}, Failure::kLastNotM, 2, 0},
   };
   for (const gq_dtype gd : {GQ_DTYPE_INT32, GQ_DTYPE_INT64}) {
     for (const Case& k : cases) {
@@ -327,7 +333,8 @@ TEST(CudaBodyIndexing, RowsAndOffsetsBeyond32Bits) {
     xbuf[n] = gqtest::interesting_value(rng);
     sbuf[n] = 100.0f;  // group 0: would saturate nearly everything
     sbuf[N + n] = 0.5f * static_cast<float>(n % 5) - 1.0f;
-    const float v = groupquant::detail::add_rn(groupquant::detail::mul_rn(xbuf[n], sbuf[N + n]), 0.25f);
+    const float v =
+        groupquant::detail::add_rn(groupquant::detail::mul_rn(xbuf[n], sbuf[N + n]), 0.25f);
     expected[n] = static_cast<int8_t>(groupquant::detail::round_saturate(v, -128, 127));
   }
   const float offset = 0.25f;
@@ -341,7 +348,8 @@ TEST(CudaBodyIndexing, RowsAndOffsetsBeyond32Bits) {
   p.group_index = reinterpret_cast<const char*>(ends.data());
   p.group_index_stride = 1, p.group_index_is_int64 = 1;
   p.offset = reinterpret_cast<const char*>(&offset);
-  p.y = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(ybuf.data()) - static_cast<uintptr_t>(row * y_stride0));
+  p.y = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(ybuf.data()) -
+                                static_cast<uintptr_t>(row * y_stride0));
   p.y_stride0 = y_stride0, p.y_stride1 = 1;
   p.unit_cols = 1;
   p.lanes = 4;

@@ -3,10 +3,9 @@
 // stand in for device ones; an empty problem launches nothing; on a machine without a
 // GPU a real launch reports the CUDA error instead of crashing. Built and run by
 // `make cuda` (needs nvcc); the GPU itself is tested by tests/python/test_cuda.py.
-#include <gtest/gtest.h>
-
 #include <cuda_runtime.h>
 #include <groupquant/groupquant_cuda.h>
+#include <gtest/gtest.h>
 
 #include <string>
 
@@ -37,17 +36,21 @@ TEST(CudaLauncher, ValidationErrorsComeBackBeforeAnyLaunch) {
   Args a;
   a.scale = Tensor(GQ_DTYPE_FLOAT32, {2, 15});
   EXPECT_EQ(a.run(), GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(gq_last_error()).find("scale.size(1) must equal x.size(1)"), std::string::npos)
+  EXPECT_NE(std::string(gq_last_error()).find("scale.size(1) must equal x.size(1)"),
+            std::string::npos)
       << gq_last_error();
 
   Args b;
   b.y = Tensor(GQ_DTYPE_INT32, {4, 2});
   EXPECT_EQ(b.run(GQ_OUTPUT_INT8), GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(gq_last_error()).find("y must be int8"), std::string::npos) << gq_last_error();
+  EXPECT_NE(std::string(gq_last_error()).find("y must be int8"), std::string::npos)
+      << gq_last_error();
 
-  EXPECT_EQ(gq_group_quant_cuda(nullptr, nullptr, nullptr, nullptr, GQ_OUTPUT_INT8, nullptr, nullptr),
-            GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(gq_last_error()).find("x must not be null"), std::string::npos) << gq_last_error();
+  EXPECT_EQ(
+      gq_group_quant_cuda(nullptr, nullptr, nullptr, nullptr, GQ_OUTPUT_INT8, nullptr, nullptr),
+      GQ_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(gq_last_error()).find("x must not be null"), std::string::npos)
+      << gq_last_error();
 }
 
 // group_index values are the kernel's business: the host never reads them (this one is
@@ -58,7 +61,8 @@ TEST(CudaLauncher, GroupIndexValuesAreNotReadOnTheHost) {
   Args a;
   a.group_index = Tensor::ints(GQ_DTYPE_INT64, {2}, {3, 1});
   EXPECT_EQ(a.run(), GQ_STATUS_DEVICE_ERROR);
-  EXPECT_NE(std::string(gq_last_error()).find("groupquant CUDA:"), std::string::npos) << gq_last_error();
+  EXPECT_NE(std::string(gq_last_error()).find("groupquant CUDA:"), std::string::npos)
+      << gq_last_error();
 }
 
 TEST(CudaLauncher, EmptyProblemsLaunchNothing) {
@@ -83,7 +87,8 @@ TEST(CudaLauncher, MisalignedElementsAreRejected) {
   xv.byte_offset = 2;  // a float32 tensor starting mid-element
   EXPECT_EQ(gq_group_quant_cuda(&xv, &sv, &gv, nullptr, GQ_OUTPUT_INT8, nullptr, &yv),
             GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(std::string(gq_last_error()).find("x data + byte_offset must be a multiple of its element size"),
+  EXPECT_NE(std::string(gq_last_error())
+                .find("x data + byte_offset must be a multiple of its element size"),
             std::string::npos)
       << gq_last_error();
 }
@@ -91,13 +96,13 @@ TEST(CudaLauncher, MisalignedElementsAreRejected) {
 TEST(CudaLauncher, CppOverloadThrows) {
   Args a;
   a.scale = Tensor(GQ_DTYPE_FLOAT32, {3, 16});
-  EXPECT_THROW(groupquant::group_quant_cuda(a.x.view(), a.scale.view(), a.group_index.view(), nullptr,
-                                            GQ_OUTPUT_INT8, nullptr, a.y.view()),
+  EXPECT_THROW(groupquant::group_quant_cuda(a.x.view(), a.scale.view(), a.group_index.view(),
+                                            nullptr, GQ_OUTPUT_INT8, nullptr, a.y.view()),
                groupquant::Error);
   if (have_gpu()) return;
   Args b;
-  EXPECT_THROW(groupquant::group_quant_cuda(b.x.view(), b.scale.view(), b.group_index.view(), nullptr,
-                                            GQ_OUTPUT_INT8, nullptr, b.y.view()),
+  EXPECT_THROW(groupquant::group_quant_cuda(b.x.view(), b.scale.view(), b.group_index.view(),
+                                            nullptr, GQ_OUTPUT_INT8, nullptr, b.y.view()),
                groupquant::DeviceError);
 }
 

@@ -3,12 +3,12 @@
 // reference, C ABI) and leaves y and every input untouched; each odd-but-legal input
 // gives the same bytes as the plain contiguous call.
 #include <groupquant/groupquant.h>
-#include <groupquant/groupquant.hpp>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <limits>
 #include <string>
 #include <vector>
@@ -137,7 +137,9 @@ TEST(HostileInputs, XIntegerDtype) {
     Call c;
     c.x.dtype = d;
     EXPECT_EQ(outcome(c), std::string("x must be float32, float16 or bfloat16: got ") +
-                              (d == GQ_DTYPE_INT8 ? "int8" : d == GQ_DTYPE_INT32 ? "int32" : "int64"));
+                              (d == GQ_DTYPE_INT8    ? "int8"
+                               : d == GQ_DTYPE_INT32 ? "int32"
+                                                     : "int64"));
   }
 }
 
@@ -275,7 +277,8 @@ TEST(HostileInputs, GroupIndexLengthMismatch) {
   Call c;
   const int64_t shape[] = {2};
   c.gi.shape = shape;
-  EXPECT_EQ(outcome(c), "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [3, 8]");
+  EXPECT_EQ(outcome(c),
+            "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [3, 8]");
 }
 
 // Sets group_index to `values` (int64 or int32 storage) and returns the outcome.
@@ -287,7 +290,8 @@ std::string with_group_index(gq_dtype dtype, const std::vector<int64_t>& values)
 
 TEST(HostileInputs, GroupIndexNegativeFirst) {
   for (gq_dtype d : {GQ_DTYPE_INT32, GQ_DTYPE_INT64}) {
-    EXPECT_EQ(with_group_index(d, {-1, 4, 6}), "group_index values must be non-negative: group_index[0]=-1");
+    EXPECT_EQ(with_group_index(d, {-1, 4, 6}),
+              "group_index values must be non-negative: group_index[0]=-1");
   }
 }
 
@@ -297,10 +301,12 @@ TEST(HostileInputs, GroupIndexInt64Min) {
 }
 
 TEST(HostileInputs, GroupIndexInt64Max) {
-  EXPECT_EQ(with_group_index(GQ_DTYPE_INT64, {1, 4, std::numeric_limits<int64_t>::max()}),
-            "group_index values must not exceed M=6 (x.size(0)): group_index[2]=9223372036854775807");
-  EXPECT_EQ(with_group_index(GQ_DTYPE_INT64, {std::numeric_limits<int64_t>::max(), 4, 6}),
-            "group_index values must not exceed M=6 (x.size(0)): group_index[0]=9223372036854775807");
+  EXPECT_EQ(
+      with_group_index(GQ_DTYPE_INT64, {1, 4, std::numeric_limits<int64_t>::max()}),
+      "group_index values must not exceed M=6 (x.size(0)): group_index[2]=9223372036854775807");
+  EXPECT_EQ(
+      with_group_index(GQ_DTYPE_INT64, {std::numeric_limits<int64_t>::max(), 4, 6}),
+      "group_index values must not exceed M=6 (x.size(0)): group_index[0]=9223372036854775807");
 }
 
 TEST(HostileInputs, GroupIndexInt32Extremes) {
@@ -348,9 +354,10 @@ TEST(HostileInputs, ZeroGroupsWithNonEmptyX) {
   const int64_t s_shape[] = {0, kN}, gi_shape[] = {0};
   c.scale.shape = s_shape;
   c.gi.shape = gi_shape;
-  EXPECT_EQ(outcome(c),
-            "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: got G=0 "
-            "for x [6, 8]");
+  EXPECT_EQ(
+      outcome(c),
+      "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: got G=0 "
+      "for x [6, 8]");
 }
 
 TEST(HostileInputs, ZeroGroupsWithEmptyXIsLegal) {
@@ -374,7 +381,8 @@ TEST(HostileInputs, OffsetWrongDtype) {
   Call c;
   c.offset_t = Tensor::floats(GQ_DTYPE_FLOAT16, {}, {1.0f});
   c.refresh();
-  EXPECT_EQ(outcome(c), "offset dtype must equal scale dtype: got offset float16 with scale float32");
+  EXPECT_EQ(outcome(c),
+            "offset dtype must equal scale dtype: got offset float16 with scale float32");
 }
 
 TEST(HostileInputs, OffsetIntegerDtype) {
@@ -394,7 +402,8 @@ TEST(HostileInputs, OffsetShapeOneByOne) {
   Call c;
   c.offset_t = Tensor::floats(GQ_DTYPE_FLOAT32, {1, 1}, {1.0f});
   c.refresh();
-  EXPECT_EQ(outcome(c), "offset must be a scalar of shape [] or [1]: got a 2-D tensor of shape [1, 1]");
+  EXPECT_EQ(outcome(c),
+            "offset must be a scalar of shape [] or [1]: got a 2-D tensor of shape [1, 1]");
 }
 
 TEST(HostileInputs, OffsetShapeZero) {
@@ -435,7 +444,8 @@ TEST(HostileInputs, PackedInt4NeedsMultipleOf8Columns) {
   c.scale_t = Tensor(GQ_DTYPE_FLOAT32, {kG, 12});
   c.x = c.x_t.view();
   c.scale = c.scale_t.view();
-  EXPECT_EQ(outcome(c), "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12");
+  EXPECT_EQ(outcome(c),
+            "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12");
   gq_dtype dtype;
   int64_t shape[2];
   EXPECT_EQ(gq_output_spec(&c.x, GQ_OUTPUT_INT4_PACKED, &dtype, shape), GQ_STATUS_INVALID_ARGUMENT);
@@ -472,8 +482,9 @@ TEST(HostileInputs, YSelfOverlapping) {
   for (const auto& s : cases) {
     Call c;
     c.y.strides = s;
-    EXPECT_EQ(outcome(c), "y strides must not make elements overlap: got strides [" + std::to_string(s[0]) +
-                              ", " + std::to_string(s[1]) + "] for shape [6, 8]");
+    EXPECT_EQ(outcome(c), "y strides must not make elements overlap: got strides [" +
+                              std::to_string(s[0]) + ", " + std::to_string(s[1]) +
+                              "] for shape [6, 8]");
   }
 }
 
@@ -573,7 +584,8 @@ TEST(HostileInputs, MisalignedViewsAreLegal) {
       std::fill(yb.begin(), yb.end(), 0xEE);
       groupquant::group_quant(c.x, c.scale, c.gi, &c.offset, c.kind, c.y, {1, nullptr, nullptr});
       ASSERT_EQ(gq_set_cpu_isa(saved.c_str()), GQ_STATUS_SUCCESS);
-      EXPECT_EQ(std::vector<unsigned char>(yb.begin() + 1, yb.end()), plain_result(kind)) << name[isa];
+      EXPECT_EQ(std::vector<unsigned char>(yb.begin() + 1, yb.end()), plain_result(kind))
+          << name[isa];
       EXPECT_EQ(yb[0], 0xEE);
     }
   }
@@ -658,8 +670,8 @@ TEST(HostileInputs, EmptyTensorsMayHaveNullData) {
 TEST(HostileInputs, HostileThreadCounts) {
   // Negative counts mean "all hardware threads" (like 0); huge counts are capped by the
   // work available.
-  for (int32_t threads : {std::numeric_limits<int32_t>::min(), -1, 0, 1, 1000,
-                          std::numeric_limits<int32_t>::max()}) {
+  for (int32_t threads :
+       {std::numeric_limits<int32_t>::min(), -1, 0, 1, 1000, std::numeric_limits<int32_t>::max()}) {
     Call c;
     c.options.num_threads = threads;
     EXPECT_EQ(outcome(c), "") << threads;
@@ -672,7 +684,8 @@ TEST(HostileInputs, BadIsaNames) {
   EXPECT_EQ(gq_set_cpu_isa(nullptr), GQ_STATUS_INVALID_ARGUMENT);
   EXPECT_STREQ(gq_last_error(), "CPU ISA name must be one of auto, scalar, avx2, avx512: got ''");
   EXPECT_EQ(gq_set_cpu_isa("sse9"), GQ_STATUS_INVALID_ARGUMENT);
-  EXPECT_STREQ(gq_last_error(), "CPU ISA name must be one of auto, scalar, avx2, avx512: got 'sse9'");
+  EXPECT_STREQ(gq_last_error(),
+               "CPU ISA name must be one of auto, scalar, avx2, avx512: got 'sse9'");
   EXPECT_EQ(gq_cpu_isa_supported(nullptr), 0);
   EXPECT_EQ(gq_cpu_isa_supported("neon"), 0);
   EXPECT_STREQ(gq_cpu_isa(), saved.c_str());

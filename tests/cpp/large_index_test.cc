@@ -20,7 +20,6 @@
 // time); they skip themselves in the per-ISA passes (GROUPQUANT_CPU_ISA set) and when
 // GROUPQUANT_SKIP_LARGE_TESTS=1. Each skips if the machine cannot map the memory.
 #include <groupquant/groupquant.h>
-#include <groupquant/groupquant.hpp>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
@@ -29,6 +28,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <string>
 #include <vector>
 
@@ -42,8 +42,8 @@ constexpr int64_t kTwo31 = int64_t{1} << 31;
 class Mapping {
  public:
   explicit Mapping(int64_t bytes) : bytes_(static_cast<size_t>(bytes)) {
-    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     data_ = p == MAP_FAILED ? nullptr : static_cast<unsigned char*>(p);
     // Huge pages where the kernel allows them: 512x fewer page faults (a read of an
     // untouched range maps the huge zero page). Only a hint; failure is fine.
@@ -94,8 +94,8 @@ int32_t expected_value(float x, float s, int32_t lo, int32_t hi) {
 
 struct BigProblem {
   int64_t M, N;
-  std::vector<int64_t> ends;    // group_index
-  std::vector<int64_t> markers; // rows of x that hold data
+  std::vector<int64_t> ends;     // group_index
+  std::vector<int64_t> markers;  // rows of x that hold data
   int64_t group_of(int64_t r) const {
     return std::upper_bound(ends.begin(), ends.end(), r) - ends.begin();
   }
@@ -123,7 +123,8 @@ void run_big(gq_dtype x_dtype, gq_output_kind kind, int64_t N, int64_t min_eleme
   for (int64_t r : p.markers) {
     gqtest::Tensor row(x_dtype, {N});
     for (int64_t n = 0; n < N; ++n) row.set_float(n, marker_value(r, n));
-    std::memcpy(x_map.data() + r * N * x_size, row.storage().data(), static_cast<size_t>(N * x_size));
+    std::memcpy(x_map.data() + r * N * x_size, row.storage().data(),
+                static_cast<size_t>(N * x_size));
   }
   std::vector<float> sv;
   for (int64_t g = 0; g < kGroups; ++g) {
@@ -137,7 +138,8 @@ void run_big(gq_dtype x_dtype, gq_output_kind kind, int64_t N, int64_t min_eleme
   const gq_tensor x{x_map.data(), 2, x_dtype, x_shape, nullptr, 0};
   const gq_tensor y{y_map.data(), 2, int8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, y_shape, nullptr, 0};
   const gq_tensor off = offset.view();
-  groupquant::group_quant(x, scale.view(), gi.view(), &off, kind, y, gq_options{0, nullptr, nullptr});
+  groupquant::group_quant(x, scale.view(), gi.view(), &off, kind, y,
+                          gq_options{0, nullptr, nullptr});
 
   const int32_t lo = int8 ? -128 : -8, hi = int8 ? 127 : 7;
   // The output row of a given x row under group g, encoded like y.
@@ -157,7 +159,8 @@ void run_big(gq_dtype x_dtype, gq_output_kind kind, int64_t N, int64_t min_eleme
     return out;
   };
   std::vector<std::vector<unsigned char>> zero_rows;
-  for (int64_t g = 0; g < kGroups; ++g) zero_rows.push_back(encode_row(g, [](int64_t) { return 0.0f; }));
+  for (int64_t g = 0; g < kGroups; ++g)
+    zero_rows.push_back(encode_row(g, [](int64_t) { return 0.0f; }));
   for (int64_t g = 1; g < kGroups; ++g) ASSERT_NE(zero_rows[g], zero_rows[g - 1]);
 
   const size_t row_bytes = static_cast<size_t>(y_cols * y_size);
@@ -167,7 +170,8 @@ void run_big(gq_dtype x_dtype, gq_output_kind kind, int64_t N, int64_t min_eleme
     const unsigned char* got = y_map.data() + r * y_cols * y_size;
     const bool marker = std::find(p.markers.begin(), p.markers.end(), r) != p.markers.end();
     const std::vector<unsigned char> want =
-        marker ? encode_row(g, [&](int64_t n) { return marker_value(r, n); }) : std::vector<unsigned char>{};
+        marker ? encode_row(g, [&](int64_t n) { return marker_value(r, n); })
+               : std::vector<unsigned char>{};
     const unsigned char* expected = marker ? want.data() : zero_rows[static_cast<size_t>(g)].data();
     if (std::memcmp(got, expected, row_bytes) != 0 && ++bad_rows <= 5) {
       ADD_FAILURE() << "row " << r << " (group " << g << (marker ? ", marker" : "") << ") differs";
@@ -205,10 +209,12 @@ TEST(LargeIndex, StridedViewsFarApart) {
   Mapping y8_map((M + (N - 1) * big) * 1);
   const int64_t y4_strides[] = {1, 9 * big};
   Mapping y4_map((M + y4_strides[1]) * 4);
-  if (!x_map.data() || !s_map.data() || !y8_map.data() || !y4_map.data()) GTEST_SKIP() << "cannot map";
+  if (!x_map.data() || !s_map.data() || !y8_map.data() || !y4_map.data())
+    GTEST_SKIP() << "cannot map";
 
   const int64_t x_strides[] = {1, big}, s_strides[] = {big, 1}, y8_strides[] = {1, big};
-  const int64_t x_shape[] = {M, N}, s_shape[] = {G, N}, y8_shape[] = {M, N}, y4_shape[] = {M, N / 8};
+  const int64_t x_shape[] = {M, N}, s_shape[] = {G, N}, y8_shape[] = {M, N},
+                y4_shape[] = {M, N / 8};
   const gq_tensor x{x_map.data(), 2, GQ_DTYPE_FLOAT16, x_shape, x_strides, 0};
   const gq_tensor s{s_map.data(), 2, GQ_DTYPE_FLOAT32, s_shape, s_strides, 0};
   const gq_tensor y8{y8_map.data(), 2, GQ_DTYPE_INT8, y8_shape, y8_strides, 0};
@@ -237,7 +243,8 @@ TEST(LargeIndex, StridedViewsFarApart) {
     groupquant::group_quant_reference(xc.view(), sc.view(), gi.view(), nullptr, kind, want.view());
     const gq_tensor& y = int8 ? y8 : y4;
     for (int32_t threads : {1, 2}) {
-      groupquant::group_quant(x, s, gi.view(), nullptr, kind, y, gq_options{threads, nullptr, nullptr});
+      groupquant::group_quant(x, s, gi.view(), nullptr, kind, y,
+                              gq_options{threads, nullptr, nullptr});
       for (int64_t r = 0; r < M; ++r) {
         for (int64_t c = 0; c < y.shape[1]; ++c) {
           const int64_t off = r * y.strides[0] + c * y.strides[1];
@@ -249,7 +256,8 @@ TEST(LargeIndex, StridedViewsFarApart) {
             std::memcpy(&w, y4_map.data() + off * 4, 4);
             got = w;
           }
-          EXPECT_EQ(got, want.get_int(r * y.shape[1] + c)) << "kind " << kind << " [" << r << ", " << c << "]";
+          EXPECT_EQ(got, want.get_int(r * y.shape[1] + c))
+              << "kind " << kind << " [" << r << ", " << c << "]";
         }
       }
     }

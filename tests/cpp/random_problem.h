@@ -4,7 +4,6 @@
 #define GROUPQUANT_TESTS_CPP_RANDOM_PROBLEM_H_
 
 #include <groupquant/groupquant.hpp>
-
 #include <random>
 #include <string>
 
@@ -17,7 +16,8 @@ inline constexpr Layout kLayouts[] = {Layout::kContiguous, Layout::kTransposed, 
                                       Layout::kOffset};
 
 // A 2-D tensor [rows, cols] of the given dtype laid out as `layout`.
-inline Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, std::mt19937& rng) {
+inline Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout,
+                      std::mt19937& rng) {
   std::uniform_int_distribution<int64_t> small(1, 5);
   switch (layout) {
     case Layout::kContiguous:
@@ -66,12 +66,15 @@ struct RandomProblem {
     for (int64_t g = 0; g < G; ++g) p.group_index.set_int(g, ends[g]);
     const int offset_kind = pick3(rng);  // none, [], [1]
     p.with_offset = offset_kind != 0;
-    p.offset = Tensor(scale_dtype, offset_kind == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{});
+    p.offset =
+        Tensor(scale_dtype, offset_kind == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{});
     std::uniform_real_distribution<float> offset_value(-4.0f, 4.0f);
     p.offset.set_float(0, pick4(rng) == 0 ? 0.5f : offset_value(rng));
     const int64_t y_cols = kind == GQ_OUTPUT_INT4_PACKED ? N / 8 : N;
-    p.y = make_2d(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, M, y_cols, y_layout, rng);
-    p.description = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
+    p.y =
+        make_2d(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, M, y_cols, y_layout, rng);
+    p.description = "M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                    " G=" + std::to_string(G) +
                     " x_layout=" + std::to_string(static_cast<int>(x_layout)) +
                     " scale_layout=" + std::to_string(static_cast<int>(s_layout)) +
                     " y_layout=" + std::to_string(static_cast<int>(y_layout)) +
@@ -86,8 +89,8 @@ struct RandomProblem {
   }
   void run_cpu(Tensor& out, const gq_options& options = gq_options{}) const {
     const gq_tensor off = offset.view();
-    groupquant::group_quant(x.view(), scale.view(), group_index.view(), with_offset ? &off : nullptr,
-                            kind, out.view(), options);
+    groupquant::group_quant(x.view(), scale.view(), group_index.view(),
+                            with_offset ? &off : nullptr, kind, out.view(), options);
   }
 };
 

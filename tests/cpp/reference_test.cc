@@ -38,8 +38,9 @@ std::vector<int64_t> independent_result(const RandomProblem& p) {
     while (g < G && p.group_index.get_int(g) <= r) ++g;  // first group ending after r
     uint32_t word = 0;
     for (int64_t n = 0; n < N; ++n) {
-      const int32_t q = independent_quantize(p.x.get_float(r * N + n), p.scale.get_float(g * N + n), p.with_offset,
-                                             p.offset.get_float(0), int4 ? -8 : -128, int4 ? 7 : 127);
+      const int32_t q = independent_quantize(p.x.get_float(r * N + n), p.scale.get_float(g * N + n),
+                                             p.with_offset, p.offset.get_float(0), int4 ? -8 : -128,
+                                             int4 ? 7 : 127);
       if (!int4) {
         out.push_back(q);
         continue;
@@ -74,10 +75,10 @@ TEST_P(ReferenceDifferential, MatchesIndependentFormula) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllDtypes, ReferenceDifferential,
-    ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes), ::testing::ValuesIn(gqtest::kFloatDtypes),
-                       ::testing::ValuesIn(gqtest::kKinds)));
+INSTANTIATE_TEST_SUITE_P(AllDtypes, ReferenceDifferential,
+                         ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kFloatDtypes),
+                                            ::testing::ValuesIn(gqtest::kKinds)));
 
 // Exhaustive over every fp16 x with scale 1 and a tie-heavy offset: all 65536 inputs.
 TEST(ReferenceExhaustive, EveryHalfValue) {
@@ -90,9 +91,15 @@ TEST(ReferenceExhaustive, EveryHalfValue) {
       const uint16_t bits = static_cast<uint16_t>(i);
       std::memcpy(x.at(i), &bits, 2);
     }
-    RandomProblem p{x, scale, gi, offset, Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
-                                                  {8192, kind == GQ_OUTPUT_INT8 ? 8 : 1}),
-                    true, kind, "every half"};
+    RandomProblem p{x,
+                    scale,
+                    gi,
+                    offset,
+                    Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
+                           {8192, kind == GQ_OUTPUT_INT8 ? 8 : 1}),
+                    true,
+                    kind,
+                    "every half"};
     Tensor y = p.y;
     p.run_reference(y);
     EXPECT_EQ(values_of(y), independent_result(p));
@@ -109,7 +116,8 @@ TEST(ReferenceFpEnvironment, IgnoresCallerRoundingAndFlushModes) {
     // Subnormal x times a huge scale: DAZ would turn 2 into 0.
     const int64_t N = p.x.shape()[1];
     p.x.set_float(0, std::ldexp(1.0f, -127));
-    for (int64_t g = 0; g < p.scale.shape()[0]; ++g) p.scale.set_float(g * N, std::ldexp(1.5f, 127));
+    for (int64_t g = 0; g < p.scale.shape()[0]; ++g)
+      p.scale.set_float(g * N, std::ldexp(1.5f, 127));
     Tensor expected = p.y, ref = p.y, cpu = p.y;
     p.run_reference(expected);
     const unsigned saved = _mm_getcsr();
@@ -129,7 +137,8 @@ TEST(ReferenceFpEnvironment, IgnoresCallerRoundingAndFlushModes) {
 TEST(ReferenceFpEnvironment, IgnoresFesetround) {
   std::mt19937 rng(8);
   for (int mode : {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO}) {
-    const RandomProblem p = RandomProblem::make(rng, GQ_DTYPE_BFLOAT16, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT4_PACKED);
+    const RandomProblem p =
+        RandomProblem::make(rng, GQ_DTYPE_BFLOAT16, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT4_PACKED);
     Tensor expected = p.y, got = p.y;
     p.run_reference(expected);
     std::fesetround(mode);

@@ -1,7 +1,8 @@
 // SPEC.md's exact test vectors, ties, saturation and special values, on the reference
 // and on the dispatched CPU path (whatever ISA is active).
-#include <groupquant/groupquant.hpp>
 #include <gtest/gtest.h>
+
+#include <groupquant/groupquant.hpp>
 
 #include "tests/cpp/tester.h"
 
@@ -71,7 +72,8 @@ TEST_P(SpecVectors, DocsGroupLayout) {
   run(x, scale, gi, nullptr, GQ_OUTPUT_INT8, y);
   const int64_t row_group[] = {0, 1, 1, 1, 2, 2};
   for (int64_t r = 0; r < 6; ++r) {
-    for (int64_t n = 0; n < 4; ++n) EXPECT_EQ(y.get_int(r * 4 + n), row_group[r] + 1) << "row " << r;
+    for (int64_t n = 0; n < 4; ++n)
+      EXPECT_EQ(y.get_int(r * 4 + n), row_group[r] + 1) << "row " << r;
   }
 }
 
@@ -102,8 +104,8 @@ TEST_P(SpecVectors, Int4TiesAndSaturation) {
 // offset -1 the spec gives round(0.5) = 0. A fused multiply-add keeps the 2^-24 and
 // gives 1: this is the case -ffp-contract=off and __fmul_rn/__fadd_rn exist for.
 TEST_P(SpecVectors, MultiplyAndAddRoundSeparately) {
-  const float x_value = 0.78125f;                        // 25 * 2^-5
-  const float s_value = std::ldexp(1006633.0f, -19);     // 25 * 1006633 = 3 * 2^23 + 1
+  const float x_value = 0.78125f;                     // 25 * 2^-5
+  const float s_value = std::ldexp(1006633.0f, -19);  // 25 * 1006633 = 3 * 2^23 + 1
   const Tensor x = Tensor::floats(GQ_DTYPE_FLOAT32, {1, 1}, {x_value});
   const Tensor scale = Tensor::floats(GQ_DTYPE_FLOAT32, {1, 1}, {s_value});
   const Tensor gi = Tensor::ints(GQ_DTYPE_INT32, {1}, {1});

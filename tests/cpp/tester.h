@@ -17,11 +17,15 @@ namespace gqtest {
 
 inline int64_t element_size(gq_dtype d) {
   switch (d) {
-    case GQ_DTYPE_INT8: return 1;
+    case GQ_DTYPE_INT8:
+      return 1;
     case GQ_DTYPE_FLOAT16:
-    case GQ_DTYPE_BFLOAT16: return 2;
-    case GQ_DTYPE_INT64: return 8;
-    default: return 4;
+    case GQ_DTYPE_BFLOAT16:
+      return 2;
+    case GQ_DTYPE_INT64:
+      return 8;
+    default:
+      return 4;
   }
 }
 
@@ -65,7 +69,8 @@ inline uint16_t to_f16(float f) {
 inline float from_f16(uint16_t h) {
   const int e = (h >> 10) & 0x1F, m = h & 0x3FF;
   const double s = (h & 0x8000) ? -1.0 : 1.0;
-  if (e == 31) return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(s * INFINITY);
+  if (e == 31)
+    return m ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(s * INFINITY);
   if (e == 0) return static_cast<float>(s * std::ldexp(m, -24));
   return static_cast<float>(s * std::ldexp(1024 + m, e - 25));
 }
@@ -83,10 +88,14 @@ class Tensor {
   Tensor() = default;
   Tensor(gq_dtype dtype, std::vector<int64_t> shape, std::vector<int64_t> strides = {},
          int64_t storage_offset = 0)
-      : dtype_(dtype), shape_(std::move(shape)), strides_(std::move(strides)), offset_(storage_offset) {
+      : dtype_(dtype),
+        shape_(std::move(shape)),
+        strides_(std::move(strides)),
+        offset_(storage_offset) {
     if (strides_.empty()) {
       strides_.assign(shape_.size(), 1);
-      for (int i = static_cast<int>(shape_.size()) - 2; i >= 0; --i) strides_[i] = strides_[i + 1] * shape_[i + 1];
+      for (int i = static_cast<int>(shape_.size()) - 2; i >= 0; --i)
+        strides_[i] = strides_[i + 1] * shape_[i + 1];
     }
     int64_t extent = 0;
     bool empty = false;
@@ -135,39 +144,72 @@ class Tensor {
   void set_float(int64_t i, float v) {
     uint16_t h;
     switch (dtype_) {
-      case GQ_DTYPE_FLOAT32: std::memcpy(at(i), &v, 4); return;
-      case GQ_DTYPE_FLOAT16: h = to_f16(v); std::memcpy(at(i), &h, 2); return;
-      default: h = to_bf16(v); std::memcpy(at(i), &h, 2); return;
+      case GQ_DTYPE_FLOAT32:
+        std::memcpy(at(i), &v, 4);
+        return;
+      case GQ_DTYPE_FLOAT16:
+        h = to_f16(v);
+        std::memcpy(at(i), &h, 2);
+        return;
+      default:
+        h = to_bf16(v);
+        std::memcpy(at(i), &h, 2);
+        return;
     }
   }
   float get_float(int64_t i) const {
     uint16_t h;
     switch (dtype_) {
-      case GQ_DTYPE_FLOAT32: { float f; std::memcpy(&f, at(i), 4); return f; }
-      case GQ_DTYPE_FLOAT16: std::memcpy(&h, at(i), 2); return from_f16(h);
-      default: std::memcpy(&h, at(i), 2); return from_bf16(h);
+      case GQ_DTYPE_FLOAT32: {
+        float f;
+        std::memcpy(&f, at(i), 4);
+        return f;
+      }
+      case GQ_DTYPE_FLOAT16:
+        std::memcpy(&h, at(i), 2);
+        return from_f16(h);
+      default:
+        std::memcpy(&h, at(i), 2);
+        return from_bf16(h);
     }
   }
   void set_int(int64_t i, int64_t v) {
-    if (dtype_ == GQ_DTYPE_INT64) { std::memcpy(at(i), &v, 8); return; }
-    if (dtype_ == GQ_DTYPE_INT8) { const int8_t b = static_cast<int8_t>(v); std::memcpy(at(i), &b, 1); return; }
+    if (dtype_ == GQ_DTYPE_INT64) {
+      std::memcpy(at(i), &v, 8);
+      return;
+    }
+    if (dtype_ == GQ_DTYPE_INT8) {
+      const int8_t b = static_cast<int8_t>(v);
+      std::memcpy(at(i), &b, 1);
+      return;
+    }
     const int32_t w = static_cast<int32_t>(v);
     std::memcpy(at(i), &w, 4);
   }
   int64_t get_int(int64_t i) const {
-    if (dtype_ == GQ_DTYPE_INT64) { int64_t v; std::memcpy(&v, at(i), 8); return v; }
-    if (dtype_ == GQ_DTYPE_INT8) { int8_t v; std::memcpy(&v, at(i), 1); return v; }
+    if (dtype_ == GQ_DTYPE_INT64) {
+      int64_t v;
+      std::memcpy(&v, at(i), 8);
+      return v;
+    }
+    if (dtype_ == GQ_DTYPE_INT8) {
+      int8_t v;
+      std::memcpy(&v, at(i), 1);
+      return v;
+    }
     int32_t v;
     std::memcpy(&v, at(i), 4);
     return v;
   }
 
-  static Tensor floats(gq_dtype dtype, std::vector<int64_t> shape, const std::vector<float>& values) {
+  static Tensor floats(gq_dtype dtype, std::vector<int64_t> shape,
+                       const std::vector<float>& values) {
     Tensor t(dtype, std::move(shape));
     for (size_t i = 0; i < values.size(); ++i) t.set_float(static_cast<int64_t>(i), values[i]);
     return t;
   }
-  static Tensor ints(gq_dtype dtype, std::vector<int64_t> shape, const std::vector<int64_t>& values) {
+  static Tensor ints(gq_dtype dtype, std::vector<int64_t> shape,
+                     const std::vector<int64_t>& values) {
     Tensor t(dtype, std::move(shape));
     for (size_t i = 0; i < values.size(); ++i) t.set_int(static_cast<int64_t>(i), values[i]);
     return t;
@@ -186,9 +228,10 @@ inline constexpr gq_output_kind kKinds[] = {GQ_OUTPUT_INT8, GQ_OUTPUT_INT4_PACKE
 // Values that exercise rounding and saturation: ties at every half, the int8/int4
 // boundaries, huge values, signed zeros, infinities and NaN, plus ordinary noise.
 inline float interesting_value(std::mt19937& rng) {
-  static const float kSpecial[] = {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 127.5f, -128.5f, 126.5f, -127.5f,
-                                   7.5f, -8.5f, 6.5f, -7.5f, 128.0f, -129.0f, 1e30f, -1e30f, 0.0f,
-                                   -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, 1e-40f, -1e-45f};
+  static const float kSpecial[] = {0.5f,    1.5f,    2.5f,   -0.5f,  -2.5f, 127.5f,   -128.5f,
+                                   126.5f,  -127.5f, 7.5f,   -8.5f,  6.5f,  -7.5f,    128.0f,
+                                   -129.0f, 1e30f,   -1e30f, 0.0f,   -0.0f, INFINITY, -INFINITY,
+                                   NAN,     3.4e38f, 1e-40f, -1e-45f};
   std::uniform_int_distribution<int> pick(0, 9);
   const int kind = pick(rng);
   if (kind == 0) {

@@ -4,11 +4,10 @@ Tests run against the installed package (`make install-python`): the source tree
 the package under python/, so it cannot shadow the build by accident.
 """
 
+import groupquant  # noqa: F401  (registers torch.ops.groupquant)
 import numpy as np
 import pytest
 import torch
-
-import groupquant  # noqa: F401  (registers torch.ops.groupquant)
 
 FLOAT_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 INDEX_DTYPES = [torch.int32, torch.int64]
@@ -38,8 +37,29 @@ def random_x(m: int, n: int, dtype: torch.dtype, rng: np.random.Generator) -> to
     """Values that reach every branch: wide normals, exact ties (k + 0.5), values that
     saturate, +-inf, NaN, zeros of both signs, and subnormals."""
     v = rng.normal(0.0, 60.0, size=(m, n))
-    specials = np.array([0.5, 1.5, 2.5, -0.5, -2.5, 127.5, -128.5, 7.5, -8.5, 1e6, -1e6,
-                         np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-40, -3.0, 200.0])
+    specials = np.array(
+        [
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            127.5,
+            -128.5,
+            7.5,
+            -8.5,
+            1e6,
+            -1e6,
+            np.inf,
+            -np.inf,
+            np.nan,
+            0.0,
+            -0.0,
+            1e-40,
+            -3.0,
+            200.0,
+        ]
+    )
     pick = rng.random(size=(m, n)) < 0.25
     v[pick] = rng.choice(specials, size=int(pick.sum()))
     ties = rng.random(size=(m, n)) < 0.15
@@ -65,8 +85,18 @@ def make_offset(kind: str, dtype: torch.dtype, rng: np.random.Generator):
     return t if kind == "0d" else t.reshape(1)
 
 
-def make_inputs(m, n, sizes=None, *, g=None, x_dtype=torch.float32, scale_dtype=torch.float32,
-                index_dtype=torch.int64, offset="1d", seed=0) -> dict:
+def make_inputs(
+    m,
+    n,
+    sizes=None,
+    *,
+    g=None,
+    x_dtype=torch.float32,
+    scale_dtype=torch.float32,
+    index_dtype=torch.int64,
+    offset="1d",
+    seed=0,
+) -> dict:
     """Keyword arguments for npu_group_quant (dst_dtype aside)."""
     rng = np.random.default_rng(seed)
     if sizes is None:
@@ -81,8 +111,10 @@ def make_inputs(m, n, sizes=None, *, g=None, x_dtype=torch.float32, scale_dtype=
 
 def snapshot(inputs: dict) -> dict:
     """Copies (values, shape, strides, storage offset) to prove inputs are not mutated."""
-    return {k: None if t is None else (t.clone(), t.stride(), t.storage_offset())
-            for k, t in inputs.items()}
+    return {
+        k: None if t is None else (t.clone(), t.stride(), t.storage_offset())
+        for k, t in inputs.items()
+    }
 
 
 def assert_unchanged(inputs: dict, before: dict) -> None:

@@ -5,12 +5,12 @@ Compiling is slow (inductor writes and builds C++), so each backend compiles one
 function that returns both output kinds and is reused by every call below.
 """
 
+import groupquant
 import pytest
 import torch
 import torch._dynamo.testing
-
-import groupquant
 from conftest import make_inputs
+
 from reference import npu_group_quant_ref
 
 BACKENDS = ["inductor", "aot_eager"]
@@ -20,8 +20,7 @@ def both_kinds(x, scale, group_index, offset):
     # A little work around the op, so the backend has to schedule ops on both sides.
     x = x * 1.0
     y8 = groupquant.npu_group_quant(x, scale, group_index, offset=offset, dst_dtype=torch.qint8)
-    y4 = groupquant.npu_group_quant(x, scale, group_index, offset=offset,
-                                    dst_dtype=torch.quint4x2)
+    y4 = groupquant.npu_group_quant(x, scale, group_index, offset=offset, dst_dtype=torch.quint4x2)
     return y8, y4, y8.to(torch.int32).sum(dim=1)
 
 
@@ -43,8 +42,15 @@ def expected(inputs):
 
 def test_m_changes_without_recompiling(compiled):
     fn, counter = compiled
-    for i, (m, sizes) in enumerate([(6, [1, 3, 2, 0]), (19, [0, 10, 9, 0]), (64, [16] * 4),
-                                    (3, [3, 0, 0, 0]), (33, [8, 8, 8, 9])]):
+    for i, (m, sizes) in enumerate(
+        [
+            (6, [1, 3, 2, 0]),
+            (19, [0, 10, 9, 0]),
+            (64, [16] * 4),
+            (3, [3, 0, 0, 0]),
+            (33, [8, 8, 8, 9]),
+        ]
+    ):
         inputs = make_inputs(m, 16, sizes, x_dtype=torch.float16, seed=i)
         got = fn(**inputs)
         for g, e in zip(got, expected(inputs)):
@@ -80,8 +86,9 @@ def test_docs_graph_mode_example(backend):
     # The torch_npu docs' graph-mode Network, dst_dtype passed as a forward argument.
     class Network(torch.nn.Module):
         def forward(self, x, scale, group_index, offset, dst_type):
-            return groupquant.npu_group_quant(x, scale, group_index, offset=offset,
-                                              dst_dtype=dst_type)
+            return groupquant.npu_group_quant(
+                x, scale, group_index, offset=offset, dst_dtype=dst_type
+            )
 
     torch._dynamo.reset()
     model = torch.compile(Network(), backend=backend, fullgraph=True, dynamic=True)
@@ -106,13 +113,18 @@ def test_fake_output_is_symbolic():
     from torch.fx.experimental.proxy_tensor import make_fx
 
     def f(x, scale, gi):
-        return (groupquant.npu_group_quant(x, scale, gi),
-                groupquant.npu_group_quant(x, scale, gi, dst_dtype=torch.quint4x2))
+        return (
+            groupquant.npu_group_quant(x, scale, gi),
+            groupquant.npu_group_quant(x, scale, gi, dst_dtype=torch.quint4x2),
+        )
 
     inputs = make_inputs(12, 16, [5, 7], offset="none", seed=1)
     gm = make_fx(f, tracing_mode="symbolic")(inputs["x"], inputs["scale"], inputs["group_index"])
-    outs = [n for n in gm.graph.nodes if n.op == "call_function"
-            and n.target is torch.ops.groupquant.npu_group_quant.default]
+    outs = [
+        n
+        for n in gm.graph.nodes
+        if n.op == "call_function" and n.target is torch.ops.groupquant.npu_group_quant.default
+    ]
     assert len(outs) == 2
     y8, y4 = (n.meta["val"] for n in outs)
     assert y8.dtype == torch.int8 and y4.dtype == torch.int32

@@ -6,11 +6,10 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import groupquant
 import numpy as np
 import pytest
 import torch
-
-import groupquant
 from conftest import FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, bits, make_inputs
 
 THREADS = 8
@@ -21,9 +20,16 @@ def random_problem(i: int) -> dict:
     m = int(rng.choice([1, 7, 33, 130, 700]))
     n = 8 * int(rng.integers(1, 33))
     g = int(rng.integers(1, 7))
-    inputs = make_inputs(m, n, g=g, x_dtype=FLOAT_DTYPES[i % 3],
-                         scale_dtype=FLOAT_DTYPES[(i // 3) % 3],
-                         index_dtype=INDEX_DTYPES[i % 2], offset=OFFSET_KINDS[i % 3], seed=i)
+    inputs = make_inputs(
+        m,
+        n,
+        g=g,
+        x_dtype=FLOAT_DTYPES[i % 3],
+        scale_dtype=FLOAT_DTYPES[(i // 3) % 3],
+        index_dtype=INDEX_DTYPES[i % 2],
+        offset=OFFSET_KINDS[i % 3],
+        seed=i,
+    )
     if i % 4 == 1:  # a transposed x: the strided path
         inputs["x"] = inputs["x"].t().contiguous().t()
     inputs["dst_dtype"] = torch.quint4x2 if i % 2 else None
@@ -31,8 +37,9 @@ def random_problem(i: int) -> dict:
 
 
 def run(p: dict) -> torch.Tensor:
-    return groupquant.npu_group_quant(p["x"], p["scale"], p["group_index"], offset=p["offset"],
-                                      dst_dtype=p["dst_dtype"])
+    return groupquant.npu_group_quant(
+        p["x"], p["scale"], p["group_index"], offset=p["offset"], dst_dtype=p["dst_dtype"]
+    )
 
 
 @pytest.mark.parametrize("torch_threads", [1, 2])

@@ -11,16 +11,25 @@ import subprocess
 import sys
 import textwrap
 
+import groupquant
 import pytest
 import torch
-
-import groupquant
-from conftest import (DST_DTYPES, FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, OUTPUT_KINDS,
-                      assert_unchanged, make_inputs, short, snapshot)
+from conftest import (
+    DST_DTYPES,
+    FLOAT_DTYPES,
+    INDEX_DTYPES,
+    OFFSET_KINDS,
+    OUTPUT_KINDS,
+    assert_unchanged,
+    make_inputs,
+    short,
+    snapshot,
+)
 
 HAVE_CUDA_OP = torch.cuda.is_available() and hasattr(groupquant, "_C_cuda")
 pytestmark = pytest.mark.skipif(
-    not HAVE_CUDA_OP, reason="needs a CUDA GPU and groupquant._C_cuda (torch with CUDA + nvcc)")
+    not HAVE_CUDA_OP, reason="needs a CUDA GPU and groupquant._C_cuda (torch with CUDA + nvcc)"
+)
 
 op = torch.ops.groupquant.npu_group_quant
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,8 +41,13 @@ def to_cuda(inputs: dict) -> dict:
 
 
 def run(inputs: dict, dst_dtype=None) -> torch.Tensor:
-    return op(inputs["x"], inputs["scale"], inputs["group_index"], offset=inputs["offset"],
-              dst_dtype=dst_dtype)
+    return op(
+        inputs["x"],
+        inputs["scale"],
+        inputs["group_index"],
+        offset=inputs["offset"],
+        dst_dtype=dst_dtype,
+    )
 
 
 def check(cpu_inputs: dict, dst_dtype=None, cuda_inputs=None) -> torch.Tensor:
@@ -51,6 +65,7 @@ def check(cpu_inputs: dict, dst_dtype=None, cuda_inputs=None) -> torch.Tensor:
 
 # ---- Bit-exact against the CPU path ----------------------------------------------------
 
+
 @pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
 @pytest.mark.parametrize("offset", OFFSET_KINDS)
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=short)
@@ -59,11 +74,22 @@ def check(cpu_inputs: dict, dst_dtype=None, cuda_inputs=None) -> torch.Tensor:
 def test_matches_cpu(x_dtype, scale_dtype, index_dtype, offset, dst_dtype):
     # Widths around the kernel's chunk sizes (8 fp32 / 16 16-bit columns) and its lane
     # counts; odd widths for int8 (tails, and rows whose alignment drifts).
-    widths = [8, 16, 24, 136, 1032, 7168] if dst_dtype == torch.quint4x2 else \
-             [1, 7, 8, 17, 33, 100, 1031, 7168]
+    widths = (
+        [8, 16, 24, 136, 1032, 7168]
+        if dst_dtype == torch.quint4x2
+        else [1, 7, 8, 17, 33, 100, 1031, 7168]
+    )
     for i, n in enumerate(widths):
-        inputs = make_inputs(37 + i, n, g=5, x_dtype=x_dtype, scale_dtype=scale_dtype,
-                             index_dtype=index_dtype, offset=offset, seed=n)
+        inputs = make_inputs(
+            37 + i,
+            n,
+            g=5,
+            x_dtype=x_dtype,
+            scale_dtype=scale_dtype,
+            index_dtype=index_dtype,
+            offset=offset,
+            seed=n,
+        )
         check(inputs, dst_dtype)
 
 
@@ -72,8 +98,15 @@ def test_many_rows_many_groups(kind):
     import numpy as np
 
     sizes = list(np.random.default_rng(7).integers(0, 40, size=300))
-    inputs = make_inputs(int(sum(sizes)), 512, sizes, x_dtype=torch.bfloat16,
-                         scale_dtype=torch.float16, index_dtype=torch.int32, seed=7)
+    inputs = make_inputs(
+        int(sum(sizes)),
+        512,
+        sizes,
+        x_dtype=torch.bfloat16,
+        scale_dtype=torch.float16,
+        index_dtype=torch.int32,
+        seed=7,
+    )
     check(inputs, kind)
 
 
@@ -99,18 +132,28 @@ def cuda_views(inputs: dict) -> dict:
         "x_misaligned_rows": dict(inputs, x=zeros(m, n + 1, like=x)[:, 1:].copy_(x)),
         "x_row_step_offset": dict(inputs, x=zeros(2 * m + 1, n + 3, like=x)[1::2, 3:].copy_(x)),
         "scale_transposed": dict(inputs, scale=scale.t().contiguous().t()),
-        "scale_sliced": dict(inputs, scale=zeros(g + 2, n + 5, like=scale)[2:, 1:n + 1].copy_(scale)),
+        "scale_sliced": dict(
+            inputs, scale=zeros(g + 2, n + 5, like=scale)[2:, 1 : n + 1].copy_(scale)
+        ),
         "scale_broadcast_row": dict(inputs, scale=scale[:1].expand(g, n)),
         "group_index_step": dict(inputs, group_index=zeros(3 * g + 1, like=gi)[1::3].copy_(gi)),
-        "offset_view": dict(inputs, offset=None if offset is None else
-                            zeros(5, like=scale)[3:4].copy_(offset.reshape(1))),
+        "offset_view": dict(
+            inputs,
+            offset=None if offset is None else zeros(5, like=scale)[3:4].copy_(offset.reshape(1)),
+        ),
     }
 
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
-@pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.float16, torch.bfloat16),
-                                    (torch.bfloat16, torch.float32)],
-                         ids=lambda d: f"{short(d[0])}-{short(d[1])}")
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        (torch.float32, torch.float32),
+        (torch.float16, torch.bfloat16),
+        (torch.bfloat16, torch.float32),
+    ],
+    ids=lambda d: f"{short(d[0])}-{short(d[1])}",
+)
 def test_strided_and_misaligned_views(dtypes, kind):
     inputs = make_inputs(29, 264, g=4, x_dtype=dtypes[0], scale_dtype=dtypes[1], seed=3)
     check(inputs, kind)
@@ -144,14 +187,17 @@ def test_64bit_indexing():
     gi = torch.tensor([5, m - 7, m], device="cuda")
     y = op(x, scale, gi, dst_dtype=torch.quint4x2)
     y8 = op(x, scale, gi)
-    for rows, gi_cpu in [(slice(m - 10, m), torch.tensor([0, 3, 10])),
-                         (slice(0, 10), torch.tensor([5, 10, 10]))]:
+    for rows, gi_cpu in [
+        (slice(m - 10, m), torch.tensor([0, 3, 10])),
+        (slice(0, 10), torch.tensor([5, 10, 10])),
+    ]:
         xs = x[rows].cpu()
         assert torch.equal(y8[rows].cpu(), op(xs, scale.cpu(), gi_cpu))
         assert torch.equal(y[rows].cpu(), op(xs, scale.cpu(), gi_cpu, dst_dtype=torch.quint4x2))
 
 
 # ---- Asynchrony: streams, no syncs, CUDA graphs ----------------------------------------
+
 
 def test_no_host_synchronisation():
     inputs = to_cuda(make_inputs(64, 256, g=6, offset="0d", seed=11))
@@ -178,10 +224,24 @@ def test_runs_on_the_current_stream():
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
 def test_cuda_graph_capture_and_replay(kind):
-    first = make_inputs(96, 1024, g=7, x_dtype=torch.float16, scale_dtype=torch.bfloat16,
-                        index_dtype=torch.int32, seed=21)
-    second = make_inputs(96, 1024, g=7, x_dtype=torch.float16, scale_dtype=torch.bfloat16,
-                         index_dtype=torch.int32, seed=22)
+    first = make_inputs(
+        96,
+        1024,
+        g=7,
+        x_dtype=torch.float16,
+        scale_dtype=torch.bfloat16,
+        index_dtype=torch.int32,
+        seed=21,
+    )
+    second = make_inputs(
+        96,
+        1024,
+        g=7,
+        x_dtype=torch.float16,
+        scale_dtype=torch.bfloat16,
+        index_dtype=torch.int32,
+        seed=22,
+    )
     static = to_cuda(first)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -216,11 +276,15 @@ def test_torch_compile_fullgraph():
 def test_opcheck():
     inputs = to_cuda(make_inputs(20, 32, g=3, offset="1d", seed=32))
     for dst_dtype in [None, torch.quint4x2]:
-        torch.library.opcheck(op, (inputs["x"], inputs["scale"], inputs["group_index"]),
-                              {"offset": inputs["offset"], "dst_dtype": dst_dtype})
+        torch.library.opcheck(
+            op,
+            (inputs["x"], inputs["scale"], inputs["group_index"]),
+            {"offset": inputs["offset"], "dst_dtype": dst_dtype},
+        )
 
 
 # ---- Errors ----------------------------------------------------------------------------
+
 
 def test_host_side_validation_matches_cpu():
     cpu = make_inputs(8, 16, [3, 5], seed=41)
@@ -260,17 +324,33 @@ ASSERT_SCRIPT = textwrap.dedent(r"""
 
 # The kernel prints one message (the first failing thread's): where two rules break,
 # either may come first.
-@pytest.mark.parametrize("group_index,messages", [
-    ("[-1, 3, 6]", ["group_index values must be non-negative: group_index[0]=-1"]),
-    ("[1, 4, 2, 6]", ["group_index must be non-decreasing: group_index[2]=2 < group_index[1]=4"]),
-    ("[1, 7, 7]", ["group_index values must not exceed M=6 (x.size(0)): group_index["]),
-    ("[1, 4, 5]", ["group_index last value must equal M=6 (x.size(0)): group_index[2]=5",
-                   "no group owns row 5"]),
-    ("[0, 0]", ["group_index last value must equal M=6", "no group owns row"]),
-], ids=["negative", "decreasing", "above_m", "last_not_m", "all_zero"])
+@pytest.mark.parametrize(
+    "group_index,messages",
+    [
+        ("[-1, 3, 6]", ["group_index values must be non-negative: group_index[0]=-1"]),
+        (
+            "[1, 4, 2, 6]",
+            ["group_index must be non-decreasing: group_index[2]=2 < group_index[1]=4"],
+        ),
+        ("[1, 7, 7]", ["group_index values must not exceed M=6 (x.size(0)): group_index["]),
+        (
+            "[1, 4, 5]",
+            [
+                "group_index last value must equal M=6 (x.size(0)): group_index[2]=5",
+                "no group owns row 5",
+            ],
+        ),
+        ("[0, 0]", ["group_index last value must equal M=6", "no group owns row"]),
+    ],
+    ids=["negative", "decreasing", "above_m", "last_not_m", "all_zero"],
+)
 def test_invalid_group_index_fails_loudly(group_index, messages):
-    result = subprocess.run([sys.executable, "-c", ASSERT_SCRIPT, group_index],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", ASSERT_SCRIPT, group_index],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = result.stdout + result.stderr
     assert "RAISED:" in result.stdout and "device-side assert" in result.stdout, out
     assert any(m in out for m in messages), out  # the kernel's printf names the entry
@@ -278,8 +358,10 @@ def test_invalid_group_index_fails_loudly(group_index, messages):
 
 # ---- Benchmark (runs only with GROUPQUANT_BENCH=1; prints, never asserts on timing) ----
 
-@pytest.mark.skipif(os.environ.get("GROUPQUANT_BENCH") != "1",
-                    reason="benchmark: set GROUPQUANT_BENCH=1 to run it")
+
+@pytest.mark.skipif(
+    os.environ.get("GROUPQUANT_BENCH") != "1", reason="benchmark: set GROUPQUANT_BENCH=1 to run it"
+)
 def test_benchmark(capsys):
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     try:

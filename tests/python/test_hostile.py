@@ -3,11 +3,10 @@ routing layer hands the operator, it raises a RuntimeError with the documented m
 (inputs untouched) or returns exactly what a plain contiguous call returns. Never a
 crash, never a silent wrong answer."""
 
+import groupquant
 import numpy as np
 import pytest
 import torch
-
-import groupquant
 from conftest import assert_unchanged, bits, make_inputs, snapshot
 
 op = groupquant.npu_group_quant
@@ -20,8 +19,13 @@ def base(m=6, n=8, sizes=(1, 3, 2), index_dtype=torch.int64, offset="0d") -> dic
 
 
 def call(inputs: dict, dst_dtype=None) -> torch.Tensor:
-    return op(inputs["x"], inputs["scale"], inputs["group_index"], offset=inputs["offset"],
-              dst_dtype=dst_dtype)
+    return op(
+        inputs["x"],
+        inputs["scale"],
+        inputs["group_index"],
+        offset=inputs["offset"],
+        dst_dtype=dst_dtype,
+    )
 
 
 def expect_error(inputs: dict, message: str, dst_dtype=None, exact=True) -> None:
@@ -56,56 +60,125 @@ def gi(values, dtype=torch.int64):
 REJECTED = [
     ("x_1d", dict(x=torch.ones(48)), "x must be 2-D: got a 1-D tensor of shape [48]"),
     ("x_3d", dict(x=torch.ones(2, 3, 8)), "x must be 2-D: got a 3-D tensor of shape [2, 3, 8]"),
-    ("x_int8", dict(x=torch.ones(6, 8, dtype=torch.int8)),
-     "x must be float32, float16 or bfloat16: got int8"),
-    ("x_float64", dict(x=torch.ones(6, 8, dtype=torch.float64)),
-     "x must be float32, float16 or bfloat16: got float64"),
+    (
+        "x_int8",
+        dict(x=torch.ones(6, 8, dtype=torch.int8)),
+        "x must be float32, float16 or bfloat16: got int8",
+    ),
+    (
+        "x_float64",
+        dict(x=torch.ones(6, 8, dtype=torch.float64)),
+        "x must be float32, float16 or bfloat16: got float64",
+    ),
     ("scale_1d", dict(scale=torch.ones(8)), "scale must be 2-D: got a 1-D tensor of shape [8]"),
-    ("scale_int32", dict(scale=torch.ones(3, 8, dtype=torch.int32)),
-     "scale must be float32, float16 or bfloat16: got int32"),
-    ("scale_columns", dict(scale=torch.ones(3, 4)),
-     "scale.size(1) must equal x.size(1): got scale [3, 4] for x [6, 8]"),
-    ("group_index_2d", dict(group_index=gi([[1, 4, 6]])),
-     "group_index must be 1-D: got a 2-D tensor of shape [1, 3]"),
-    ("group_index_float", dict(group_index=torch.tensor([1.0, 4.0, 6.0])),
-     "group_index must be int32 or int64: got float32"),
-    ("group_index_bool", dict(group_index=torch.tensor([True, True, True])),
-     "group_index must be int32 or int64: got bool"),
-    ("group_index_length", dict(group_index=gi([1, 6])),
-     "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [3, 8]"),
-    ("group_index_negative_first", dict(group_index=gi([-1, 4, 6])),
-     "group_index values must be non-negative: group_index[0]=-1"),
-    ("group_index_int64_min", dict(group_index=gi([1, I64_MIN, 6])),
-     f"group_index values must be non-negative: group_index[1]={I64_MIN}"),
-    ("group_index_int64_max", dict(group_index=gi([1, 4, I64_MAX])),
-     f"group_index values must not exceed M=6 (x.size(0)): group_index[2]={I64_MAX}"),
-    ("group_index_int32_max", dict(group_index=gi([1, I32_MAX, 6], torch.int32)),
-     f"group_index values must not exceed M=6 (x.size(0)): group_index[1]={I32_MAX}"),
-    ("group_index_int32_min", dict(group_index=gi([I32_MIN, 4, 6], torch.int32)),
-     f"group_index values must be non-negative: group_index[0]={I32_MIN}"),
-    ("group_index_decreasing", dict(group_index=gi([4, 1, 6])),
-     "group_index must be non-decreasing: group_index[1]=1 < group_index[0]=4"),
-    ("group_index_above_m", dict(group_index=gi([1, 7, 6])),
-     "group_index values must not exceed M=6 (x.size(0)): group_index[1]=7"),
-    ("group_index_last_not_m", dict(group_index=gi([1, 4, 5])),
-     "group_index last value must equal M=6 (x.size(0)): group_index[2]=5"),
-    ("groups_zero_x_nonempty", dict(scale=torch.ones(0, 8), group_index=gi([])),
-     "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: "
-     "got G=0 for x [6, 8]"),
-    ("offset_dtype", dict(offset=torch.tensor(1.0, dtype=torch.bfloat16)),
-     "offset dtype must equal scale dtype: got offset bfloat16 with scale float32"),
+    (
+        "scale_int32",
+        dict(scale=torch.ones(3, 8, dtype=torch.int32)),
+        "scale must be float32, float16 or bfloat16: got int32",
+    ),
+    (
+        "scale_columns",
+        dict(scale=torch.ones(3, 4)),
+        "scale.size(1) must equal x.size(1): got scale [3, 4] for x [6, 8]",
+    ),
+    (
+        "group_index_2d",
+        dict(group_index=gi([[1, 4, 6]])),
+        "group_index must be 1-D: got a 2-D tensor of shape [1, 3]",
+    ),
+    (
+        "group_index_float",
+        dict(group_index=torch.tensor([1.0, 4.0, 6.0])),
+        "group_index must be int32 or int64: got float32",
+    ),
+    (
+        "group_index_bool",
+        dict(group_index=torch.tensor([True, True, True])),
+        "group_index must be int32 or int64: got bool",
+    ),
+    (
+        "group_index_length",
+        dict(group_index=gi([1, 6])),
+        "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [3, 8]",
+    ),
+    (
+        "group_index_negative_first",
+        dict(group_index=gi([-1, 4, 6])),
+        "group_index values must be non-negative: group_index[0]=-1",
+    ),
+    (
+        "group_index_int64_min",
+        dict(group_index=gi([1, I64_MIN, 6])),
+        f"group_index values must be non-negative: group_index[1]={I64_MIN}",
+    ),
+    (
+        "group_index_int64_max",
+        dict(group_index=gi([1, 4, I64_MAX])),
+        f"group_index values must not exceed M=6 (x.size(0)): group_index[2]={I64_MAX}",
+    ),
+    (
+        "group_index_int32_max",
+        dict(group_index=gi([1, I32_MAX, 6], torch.int32)),
+        f"group_index values must not exceed M=6 (x.size(0)): group_index[1]={I32_MAX}",
+    ),
+    (
+        "group_index_int32_min",
+        dict(group_index=gi([I32_MIN, 4, 6], torch.int32)),
+        f"group_index values must be non-negative: group_index[0]={I32_MIN}",
+    ),
+    (
+        "group_index_decreasing",
+        dict(group_index=gi([4, 1, 6])),
+        "group_index must be non-decreasing: group_index[1]=1 < group_index[0]=4",
+    ),
+    (
+        "group_index_above_m",
+        dict(group_index=gi([1, 7, 6])),
+        "group_index values must not exceed M=6 (x.size(0)): group_index[1]=7",
+    ),
+    (
+        "group_index_last_not_m",
+        dict(group_index=gi([1, 4, 5])),
+        "group_index last value must equal M=6 (x.size(0)): group_index[2]=5",
+    ),
+    (
+        "groups_zero_x_nonempty",
+        dict(scale=torch.ones(0, 8), group_index=gi([])),
+        "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: "
+        "got G=0 for x [6, 8]",
+    ),
+    (
+        "offset_dtype",
+        dict(offset=torch.tensor(1.0, dtype=torch.bfloat16)),
+        "offset dtype must equal scale dtype: got offset bfloat16 with scale float32",
+    ),
     ("offset_shape_2", dict(offset=torch.ones(2)), "offset must have shape [] or [1]: got [2]"),
-    ("offset_shape_1x1", dict(offset=torch.ones(1, 1)),
-     "offset must be a scalar of shape [] or [1]: got a 2-D tensor of shape [1, 1]"),
+    (
+        "offset_shape_1x1",
+        dict(offset=torch.ones(1, 1)),
+        "offset must be a scalar of shape [] or [1]: got a 2-D tensor of shape [1, 1]",
+    ),
     ("offset_shape_0", dict(offset=torch.ones(0)), "offset must have shape [] or [1]: got [0]"),
-    ("device_scale_meta", dict(scale=torch.ones(3, 8, device="meta")),
-     "scale must be on the same device as x: got scale on meta and x on cpu"),
-    ("device_group_index_meta", dict(group_index=gi([1, 4, 6]).to("meta")),
-     "group_index must be on the same device as x: got group_index on meta and x on cpu"),
-    ("device_offset_meta", dict(offset=torch.ones((), device="meta")),
-     "offset must be on the same device as x: got offset on meta and x on cpu"),
-    ("device_x_meta", dict(x=torch.ones(6, 8, device="meta")),
-     "scale must be on the same device as x: got scale on cpu and x on meta"),
+    (
+        "device_scale_meta",
+        dict(scale=torch.ones(3, 8, device="meta")),
+        "scale must be on the same device as x: got scale on meta and x on cpu",
+    ),
+    (
+        "device_group_index_meta",
+        dict(group_index=gi([1, 4, 6]).to("meta")),
+        "group_index must be on the same device as x: got group_index on meta and x on cpu",
+    ),
+    (
+        "device_offset_meta",
+        dict(offset=torch.ones((), device="meta")),
+        "offset must be on the same device as x: got offset on meta and x on cpu",
+    ),
+    (
+        "device_x_meta",
+        dict(x=torch.ones(6, 8, device="meta")),
+        "scale must be on the same device as x: got scale on cpu and x on meta",
+    ),
 ]
 
 
@@ -114,17 +187,24 @@ def test_rejected(changes, message):
     expect_error(dict(base(), **changes), message)
 
 
-@pytest.mark.parametrize("dst_dtype", [torch.float32, torch.quint8, torch.int32, torch.qint32,
-                                       torch.uint8, torch.bool])
+@pytest.mark.parametrize(
+    "dst_dtype", [torch.float32, torch.quint8, torch.int32, torch.qint32, torch.uint8, torch.bool]
+)
 def test_dst_dtype_wrong(dst_dtype):
     name = str(dst_dtype)
-    expect_error(base(), "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: "
-                         f"got {name}", dst_dtype=dst_dtype)
+    expect_error(
+        base(),
+        f"dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got {name}",
+        dst_dtype=dst_dtype,
+    )
 
 
 def test_quint4x2_needs_multiple_of_8_columns():
-    expect_error(base(n=12), "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a "
-                             "multiple of 8: got 12", dst_dtype=torch.quint4x2)
+    expect_error(
+        base(n=12),
+        "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12",
+        dst_dtype=torch.quint4x2,
+    )
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # quantized / nested: "deprecated", "prototype"
@@ -152,6 +232,7 @@ def test_non_tensor_argument_raises():
 
 
 # ---- Accepted: odd but legal inputs give the plain call's bytes -----------------------------
+
 
 @pytest.mark.parametrize("dst_dtype", [None, torch.quint4x2])
 def test_misaligned_data_pointer(dst_dtype):
@@ -200,8 +281,9 @@ def test_broadcast_views():
 
 def test_inputs_sharing_memory():
     storage = torch.arange(64, dtype=torch.float32) / 7
-    inputs = dict(base(), x=storage[:48].view(6, 8), scale=storage[8:32].view(3, 8),
-                  offset=storage[3])
+    inputs = dict(
+        base(), x=storage[:48].view(6, 8), scale=storage[8:32].view(3, 8), offset=storage[3]
+    )
     same_as_contiguous(inputs)
 
 
@@ -213,16 +295,21 @@ def test_negative_bit_view():
 
 
 def test_nan_inf_and_subnormals_saturate():
-    x = torch.tensor([[float("nan"), float("inf"), float("-inf"), 3.4e38, -3.4e38, 1e-45,
-                       -1e-45, 0.5]])
+    x = torch.tensor(
+        [[float("nan"), float("inf"), float("-inf"), 3.4e38, -3.4e38, 1e-45, -1e-45, 0.5]]
+    )
     y = op(x, torch.ones(1, 8), gi([1]))
     assert y.tolist() == [[0, 127, -128, 127, -128, 0, 0, 0]]
     y4 = op(x, torch.ones(1, 8), gi([1]), dst_dtype=torch.quint4x2)
     # Nibbles 0 7 -8 7 -8 0 0 0, lowest column in the lowest nibble.
     assert y4.view(torch.uint8).tolist() == [[0x70, 0x78, 0x08, 0x00]]
     # NaN and Inf in scale and offset too.
-    y = op(torch.ones(1, 8), torch.tensor([[float("nan")] + [1.0] * 7]), gi([1]),
-           offset=torch.tensor(float("-inf")))
+    y = op(
+        torch.ones(1, 8),
+        torch.tensor([[float("nan")] + [1.0] * 7]),
+        gi([1]),
+        offset=torch.tensor(float("-inf")),
+    )
     assert y.tolist() == [[0] + [-128] * 7]
 
 
@@ -230,8 +317,7 @@ def test_nan_inf_and_subnormals_saturate():
 @pytest.mark.parametrize("dst_dtype", [None, torch.quint4x2])
 def test_empty_x(m, n, dst_dtype):
     # group_index values are not inspected (garbage here) and G == 0 is allowed.
-    for scale, group_index in ((torch.ones(2, n), gi([I64_MIN, -5])),
-                               (torch.ones(0, n), gi([]))):
+    for scale, group_index in ((torch.ones(2, n), gi([I64_MIN, -5])), (torch.ones(0, n), gi([]))):
         y = op(torch.ones(m, n), scale, group_index, dst_dtype=dst_dtype)
         assert y.dtype == (torch.int32 if dst_dtype else torch.int8)
         assert tuple(y.shape) == (m, n // 8 if dst_dtype else n)

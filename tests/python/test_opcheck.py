@@ -3,7 +3,6 @@ dispatch with dynamic shapes, for every dtype pair and both output kinds."""
 
 import pytest
 import torch
-
 from conftest import FLOAT_DTYPES, OUTPUT_KINDS, make_inputs, short
 
 op = torch.ops.groupquant.npu_group_quant.default
@@ -11,8 +10,10 @@ op = torch.ops.groupquant.npu_group_quant.default
 
 def opcheck(inputs: dict, dst_dtype) -> None:
     result = torch.library.opcheck(
-        op, (inputs["x"], inputs["scale"], inputs["group_index"]),
-        {"offset": inputs["offset"], "dst_dtype": dst_dtype})
+        op,
+        (inputs["x"], inputs["scale"], inputs["group_index"]),
+        {"offset": inputs["offset"], "dst_dtype": dst_dtype},
+    )
     assert set(result.values()) == {"SUCCESS"}, result
 
 
@@ -20,8 +21,18 @@ def opcheck(inputs: dict, dst_dtype) -> None:
 @pytest.mark.parametrize("scale_dtype", FLOAT_DTYPES, ids=short)
 @pytest.mark.parametrize("x_dtype", FLOAT_DTYPES, ids=short)
 def test_every_dtype_pair(x_dtype, scale_dtype, kind):
-    opcheck(make_inputs(11, 16, [3, 0, 8], x_dtype=x_dtype, scale_dtype=scale_dtype,
-                        index_dtype=torch.int32, seed=0), kind)
+    opcheck(
+        make_inputs(
+            11,
+            16,
+            [3, 0, 8],
+            x_dtype=x_dtype,
+            scale_dtype=scale_dtype,
+            index_dtype=torch.int32,
+            seed=0,
+        ),
+        kind,
+    )
 
 
 @pytest.mark.parametrize("dst_dtype", [None, torch.int8], ids=short)

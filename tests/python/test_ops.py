@@ -8,14 +8,24 @@ import sys
 import threading
 import zlib
 
+import groupquant
+import groupquant.ops
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    DST_DTYPES,
+    FLOAT_DTYPES,
+    INDEX_DTYPES,
+    OFFSET_KINDS,
+    OUTPUT_KINDS,
+    assert_unchanged,
+    group_index_from_sizes,
+    make_inputs,
+    short,
+    snapshot,
+)
 
-import groupquant
-import groupquant.ops
-from conftest import (DST_DTYPES, FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, OUTPUT_KINDS,
-                      assert_unchanged, group_index_from_sizes, make_inputs, short, snapshot)
 from reference import npu_group_quant_ref
 
 op = torch.ops.groupquant.npu_group_quant
@@ -25,10 +35,16 @@ def check(inputs: dict, dst_dtype=None, fn=groupquant.npu_group_quant) -> torch.
     """Runs the op, checks dtype, shape and every bit against the oracle, and that the
     inputs are untouched."""
     before = snapshot(inputs)
-    y = fn(inputs["x"], inputs["scale"], inputs["group_index"], offset=inputs["offset"],
-           dst_dtype=dst_dtype)
-    expected = npu_group_quant_ref(inputs["x"], inputs["scale"], inputs["group_index"],
-                                   inputs["offset"], dst_dtype)
+    y = fn(
+        inputs["x"],
+        inputs["scale"],
+        inputs["group_index"],
+        offset=inputs["offset"],
+        dst_dtype=dst_dtype,
+    )
+    expected = npu_group_quant_ref(
+        inputs["x"], inputs["scale"], inputs["group_index"], inputs["offset"], dst_dtype
+    )
     assert y.dtype == expected.dtype and y.shape == expected.shape
     assert y.device == inputs["x"].device and y.is_contiguous()
     assert torch.equal(y, expected)
@@ -37,6 +53,7 @@ def check(inputs: dict, dst_dtype=None, fn=groupquant.npu_group_quant) -> torch.
 
 
 # ---- The SPEC.md test vectors ----------------------------------------------------------
+
 
 def test_spec_vector_aclnn_example():
     x = torch.tensor([[0, 1], [2, 3], [4, 5], [6, 7]], dtype=torch.float32)
@@ -49,24 +66,42 @@ def test_spec_vector_aclnn_example():
 
 def test_spec_vector_int4_packing():
     x = torch.tensor([[1, -1, 0, 7, -8, 3, -3, 2]], dtype=torch.float32)
-    y = groupquant.npu_group_quant(x, torch.ones(1, 8), torch.tensor([1], dtype=torch.int32),
-                                  dst_dtype=torch.quint4x2)
+    y = groupquant.npu_group_quant(
+        x, torch.ones(1, 8), torch.tensor([1], dtype=torch.int32), dst_dtype=torch.quint4x2
+    )
     assert y.dtype == torch.int32 and y.shape == (1, 1)
     assert y.view(torch.uint32).item() == 0x2D3870F1
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=short)
 def test_spec_ties_saturation_specials(dtype):
-    values = [0.5, 1.5, 2.5, -0.5, -2.5, 127.5, -128.5, 7.5, -8.5,
-              float("inf"), float("-inf"), float("nan"), 1e4, -1e4, 3.0, -3.0]
+    values = [
+        0.5,
+        1.5,
+        2.5,
+        -0.5,
+        -2.5,
+        127.5,
+        -128.5,
+        7.5,
+        -8.5,
+        float("inf"),
+        float("-inf"),
+        float("nan"),
+        1e4,
+        -1e4,
+        3.0,
+        -3.0,
+    ]
     x = torch.tensor([values], dtype=dtype)
     one = torch.ones(1, len(values), dtype=dtype)
     gi = torch.tensor([1])
     int8 = groupquant.npu_group_quant(x, one, gi)
     assert int8.tolist() == [[0, 2, 2, 0, -2, 127, -128, 8, -8, 127, -128, 0, 127, -128, 3, -3]]
     int4 = groupquant.npu_group_quant(x, one, gi, dst_dtype=torch.quint4x2)
-    nibbles = [(int4.view(torch.uint32)[0, w].item() >> (4 * k)) & 0xF
-               for w in range(2) for k in range(8)]
+    nibbles = [
+        (int4.view(torch.uint32)[0, w].item() >> (4 * k)) & 0xF for w in range(2) for k in range(8)
+    ]
     signed = [v - 16 if v >= 8 else v for v in nibbles]
     assert signed == [0, 2, 2, 0, -2, 7, -8, 7, -8, 7, -8, 0, 7, -8, 3, -3]
 
@@ -86,15 +121,23 @@ def test_multiply_and_add_round_separately():
 
 # ---- Every dtype pair, index dtype, offset form and dst_dtype ---------------------------
 
+
 @pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
 @pytest.mark.parametrize("offset", OFFSET_KINDS)
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=short)
 @pytest.mark.parametrize("scale_dtype", FLOAT_DTYPES, ids=short)
 @pytest.mark.parametrize("x_dtype", FLOAT_DTYPES, ids=short)
 def test_matches_reference(x_dtype, scale_dtype, index_dtype, offset, dst_dtype):
-    inputs = make_inputs(37, 48, g=5, x_dtype=x_dtype, scale_dtype=scale_dtype,
-                         index_dtype=index_dtype, offset=offset,
-                         seed=zlib.crc32(f"{x_dtype}{scale_dtype}{offset}".encode()))
+    inputs = make_inputs(
+        37,
+        48,
+        g=5,
+        x_dtype=x_dtype,
+        scale_dtype=scale_dtype,
+        index_dtype=index_dtype,
+        offset=offset,
+        seed=zlib.crc32(f"{x_dtype}{scale_dtype}{offset}".encode()),
+    )
     check(inputs, dst_dtype)
     check(inputs, dst_dtype, fn=op)  # torch.ops.groupquant.npu_group_quant itself
 
@@ -110,8 +153,9 @@ def test_random_shapes(seed):
     rng = np.random.default_rng(100 + seed)
     m, n, g = int(rng.integers(1, 300)), 8 * int(rng.integers(1, 40)), int(rng.integers(1, 12))
     dtypes = rng.choice(len(FLOAT_DTYPES), size=2)
-    inputs = make_inputs(m, n, g=g, x_dtype=FLOAT_DTYPES[dtypes[0]],
-                         scale_dtype=FLOAT_DTYPES[dtypes[1]], seed=seed)
+    inputs = make_inputs(
+        m, n, g=g, x_dtype=FLOAT_DTYPES[dtypes[0]], scale_dtype=FLOAT_DTYPES[dtypes[1]], seed=seed
+    )
     for kind in OUTPUT_KINDS:
         check(inputs, kind)
 
@@ -151,19 +195,28 @@ def test_each_group_uses_its_own_scale_row():
 def test_many_rows_many_groups():
     rng = np.random.default_rng(7)
     sizes = rng.integers(0, 40, size=300)
-    inputs = make_inputs(int(sizes.sum()), 64, list(sizes), x_dtype=torch.bfloat16,
-                         scale_dtype=torch.float16, index_dtype=torch.int32, seed=7)
+    inputs = make_inputs(
+        int(sizes.sum()),
+        64,
+        list(sizes),
+        x_dtype=torch.bfloat16,
+        scale_dtype=torch.float16,
+        index_dtype=torch.int32,
+        seed=7,
+    )
     for kind in OUTPUT_KINDS:
         check(inputs, kind)
 
 
 # ---- Non-contiguous and offset views ---------------------------------------------------
 
+
 def views(inputs: dict) -> dict:
     """Strided, transposed, sliced and storage-offset views with the same values."""
     x, scale, gi, offset = inputs["x"], inputs["scale"], inputs["group_index"], inputs["offset"]
     m, n = x.shape
     g = scale.shape[0]
+
     def zeros(*shape, like):
         return torch.zeros(*shape, dtype=like.dtype)
 
@@ -175,26 +228,37 @@ def views(inputs: dict) -> dict:
         "x_column_step": dict(inputs, x=zeros(m, 2 * n, like=x)[:, ::2].copy_(x)),
         "x_row_step_offset": dict(inputs, x=zeros(2 * m + 1, n + 3, like=x)[1::2, 3:].copy_(x)),
         "scale_transposed": dict(inputs, scale=scale.t().contiguous().t()),
-        "scale_sliced": dict(inputs,
-                             scale=zeros(g + 2, n + 5, like=scale)[2:, 1:n + 1].copy_(scale)),
+        "scale_sliced": dict(
+            inputs, scale=zeros(g + 2, n + 5, like=scale)[2:, 1 : n + 1].copy_(scale)
+        ),
         "group_index_step": dict(inputs, group_index=zeros(3 * g + 1, like=gi)[1::3].copy_(gi)),
         "offset_view": dict(inputs, offset=offset_in(zeros(5, like=scale)[3:4])),
-        "all_transposed": dict(x=x.t().contiguous().t(), scale=scale.t().contiguous().t(),
-                               group_index=zeros(2 * g, like=gi)[1::2].copy_(gi),
-                               offset=offset_in(zeros(3, like=scale)[2])),
+        "all_transposed": dict(
+            x=x.t().contiguous().t(),
+            scale=scale.t().contiguous().t(),
+            group_index=zeros(2 * g, like=gi)[1::2].copy_(gi),
+            offset=offset_in(zeros(3, like=scale)[2]),
+        ),
     }
 
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
-@pytest.mark.parametrize("dtypes", [(torch.float32, torch.float32), (torch.float16, torch.bfloat16),
-                                    (torch.bfloat16, torch.float32)],
-                         ids=lambda d: f"{short(d[0])}-{short(d[1])}")
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        (torch.float32, torch.float32),
+        (torch.float16, torch.bfloat16),
+        (torch.bfloat16, torch.float32),
+    ],
+    ids=lambda d: f"{short(d[0])}-{short(d[1])}",
+)
 def test_strided_views(dtypes, kind):
     inputs = make_inputs(29, 40, g=4, x_dtype=dtypes[0], scale_dtype=dtypes[1], seed=3)
     expected = check(inputs, kind)
     for name, v in views(inputs).items():
-        assert not all(t.is_contiguous() and t.storage_offset() == 0 for t in v.values()
-                       if t is not None), name
+        assert not all(
+            t.is_contiguous() and t.storage_offset() == 0 for t in v.values() if t is not None
+        ), name
         assert torch.equal(check(v, kind), expected), name
 
 
@@ -216,6 +280,7 @@ def test_output_is_new_memory():
 
 # ---- Empty tensors ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
 @pytest.mark.parametrize("m,n,g", [(0, 16, 3), (5, 0, 2), (0, 0, 1), (0, 8, 0), (4, 0, 0)])
 def test_empty(m, n, g, dst_dtype):
@@ -230,6 +295,7 @@ def test_empty(m, n, g, dst_dtype):
 
 
 # ---- Threads ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
 def test_independent_of_thread_count(kind, restore_num_threads):
@@ -307,8 +373,14 @@ def test_every_cpu_isa(isa):
     # The kernel set is chosen once per process, so each runs in its own interpreter.
     env = dict(os.environ, GROUPQUANT_CPU_ISA=isa)
     here = os.path.dirname(os.path.abspath(__file__))
-    result = subprocess.run([sys.executable, "-c", ISA_SCRIPT], cwd=here, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", ISA_SCRIPT],
+        cwd=here,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     if result.stdout.strip() == "UNSUPPORTED":
         pytest.skip(f"{isa} is not supported by this CPU or build")
@@ -317,6 +389,7 @@ def test_every_cpu_isa(isa):
 
 # ---- The Python API --------------------------------------------------------------------
 
+
 def test_signature_matches_the_npu_op():
     sig = inspect.signature(groupquant.npu_group_quant)
     params = list(sig.parameters.values())
@@ -324,15 +397,18 @@ def test_signature_matches_the_npu_op():
     assert [p.kind for p in params[3:]] == [inspect.Parameter.KEYWORD_ONLY] * 2
     assert params[3].default is None and params[4].default is None
     schema = str(op.default._schema)
-    assert schema == ("groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
-                      "Tensor? offset=None, ScalarType? dst_dtype=None) -> Tensor")
+    assert schema == (
+        "groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
+        "Tensor? offset=None, ScalarType? dst_dtype=None) -> Tensor"
+    )
 
 
 def test_offset_and_dst_dtype_are_keyword_only():
     inputs = make_inputs(4, 8, [4], seed=0)
     with pytest.raises(TypeError):
-        groupquant.npu_group_quant(inputs["x"], inputs["scale"], inputs["group_index"],
-                                   inputs["offset"])
+        groupquant.npu_group_quant(
+            inputs["x"], inputs["scale"], inputs["group_index"], inputs["offset"]
+        )
 
 
 def test_docstring_example_runs():

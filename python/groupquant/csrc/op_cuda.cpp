@@ -19,8 +19,15 @@
 
 // `import groupquant._C_cuda` loads this library, which runs the registration below.
 extern "C" PyObject* PyInit__C_cuda(void) {
-  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C_cuda", "groupquant CUDA operator",
-                                   -1, nullptr, nullptr, nullptr, nullptr, nullptr};
+  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                                   "_C_cuda",
+                                   "groupquant CUDA operator",
+                                   -1,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr,
+                                   nullptr};
   return PyModule_Create(&module_def);
 }
 
