@@ -223,23 +223,6 @@ void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) 
 
 }  // namespace
 
-#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                  \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
-                                        void* y_row, int64_t n) {                               \
-    row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(x_row, scale_row,   \
-                                                                            offset, y_row, n);  \
-  }
-GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, avx512)
-#undef GQ_DEFINE_ROW_KERNEL
-
-RowKernel find_streaming_row_kernel_avx512(gq_dtype x, gq_dtype scale, gq_output_kind kind) {
-#define GQ_STREAMING_KERNEL(isa, xt, st, out)                                           \
-  if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) { \
-    return &row_avx512<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;     \
-  }
-  GQ_ROW_KERNEL_TYPES(GQ_STREAMING_KERNEL, avx512)
-#undef GQ_STREAMING_KERNEL
-  return nullptr;
-}
+GQ_DEFINE_SIMD_ROW_KERNELS(avx512)
 
 }  // namespace groupquant::detail
