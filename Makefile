@@ -73,14 +73,23 @@ demo: install-python
 CUDA_BUILD ?= build-cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 
-cuda: deps
+# Also: the kernels' PTX is checked (no FMA, 16-byte loads and stores, no spills:
+# tests/cuda/check_device_code.py) and the torch CUDA binding is compiled against the venv's
+# torch headers (it cannot be linked without a CUDA build of torch).
+TORCH_INCLUDE_DIRS = $(shell $(PY) -c "import sysconfig; from torch.utils.cpp_extension \
+  import include_paths; print(';'.join(include_paths() + [sysconfig.get_paths()['include']]))")
+
+cuda: deps $(VENV_STAMP)
 	@if [ -z "$(NVCC)" ]; then \
 	  echo "make cuda: nvcc not found (looked on PATH and in /usr/local/cuda/bin); install the CUDA toolkit or pass NVCC=/path/to/nvcc" >&2; \
 	  exit 1; \
 	fi
 	CUDACXX="$(NVCC)" cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release \
-	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
-	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
+	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" \
+	  -DGROUPQUANT_TORCH_INCLUDE_DIRS="$(TORCH_INCLUDE_DIRS)"
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test \
+	  groupquant_torch_cuda_binding
+	cmake --build $(CUDA_BUILD) --target groupquant_cuda_check_device_code
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
 
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
@@ -154,7 +163,7 @@ bench: deps install-python
 
 # ---- Style: clang-format (.clang-format) for C++/CUDA, ruff (pyproject.toml) for Python.
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' '*.hpp' '*.cpp' '*.cu' '*.cuh')
-PY_STYLE_PATHS := python tests/python bench examples fuzz
+PY_STYLE_PATHS := python tests/python tests/cuda bench examples fuzz
 
 deps-format: deps
 	@dpkg -s clang-format >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \

@@ -43,3 +43,51 @@ if(GTest_FOUND)
   target_include_directories(groupquant_cuda_launcher_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(groupquant_cuda_launcher_test PRIVATE groupquant_cuda GTest::gtest GTest::gtest_main)
 endif()
+
+# The kernels' PTX, one file per architecture, built with the flags above, and the check
+# of what it must contain (tests/cuda/check_device_code.py: no FMA, 16-byte loads and
+# stores, no spills). `make cuda` builds groupquant_cuda_check_device_code.
+find_package(Python3 COMPONENTS Interpreter)
+find_program(GQ_PTXAS ptxas HINTS "${CUDAToolkit_BIN_DIR}" NO_DEFAULT_PATH)
+if(Python3_Interpreter_FOUND AND GQ_PTXAS)
+  set(gq_ptx_checks)
+  set(gq_ptx_targets)
+  foreach(arch IN LISTS CMAKE_CUDA_ARCHITECTURES)
+    string(REGEX REPLACE "-.*$" "" arch "${arch}")  # "90-real" -> "90"
+    add_library(groupquant_cuda_ptx_${arch} OBJECT EXCLUDE_FROM_ALL src/cuda/group_quant.cu)
+    set_target_properties(groupquant_cuda_ptx_${arch} PROPERTIES
+      CUDA_PTX_COMPILATION ON CUDA_ARCHITECTURES ${arch}-virtual)
+    target_compile_options(groupquant_cuda_ptx_${arch} PRIVATE ${GQ_CUDA_FLAGS})
+    target_include_directories(groupquant_cuda_ptx_${arch}
+      PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR})
+    list(APPEND gq_ptx_checks "sm_${arch}=$<TARGET_OBJECTS:groupquant_cuda_ptx_${arch}>")
+    list(APPEND gq_ptx_targets groupquant_cuda_ptx_${arch})
+  endforeach()
+  add_custom_target(groupquant_cuda_check_device_code
+    COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/check_device_code.py
+            --ptxas ${GQ_PTXAS} ${gq_ptx_checks}
+    COMMENT "Checking the CUDA kernels' PTX and register use"
+    VERBATIM)
+  add_dependencies(groupquant_cuda_check_device_code ${gq_ptx_targets})
+else()
+  message(WARNING "groupquant: no python3 or ptxas: target groupquant_cuda_check_device_code "
+                  "(the kernels' PTX check) is not available")
+endif()
+
+# The torch CUDA binding (python/groupquant/csrc/op_cuda.cpp), compiled but not linked:
+# linking needs a CUDA build of torch, which CI does not have. Compiling it against the
+# installed torch's headers (`make cuda` passes GROUPQUANT_TORCH_INCLUDE_DIRS) keeps it
+# from rotting unseen. torch's CPU wheel lacks one generated header,
+# c10/cuda/impl/cuda_cmake_macros.h (Windows export macros only), hence the define.
+set(GROUPQUANT_TORCH_INCLUDE_DIRS "" CACHE STRING
+    "torch's and Python's include directories: compile-check the torch CUDA binding")
+if(GROUPQUANT_TORCH_INCLUDE_DIRS)
+  add_library(groupquant_torch_cuda_binding OBJECT EXCLUDE_FROM_ALL
+              python/groupquant/csrc/op_cuda.cpp)
+  target_include_directories(groupquant_torch_cuda_binding SYSTEM
+    PRIVATE ${GROUPQUANT_TORCH_INCLUDE_DIRS} ${CUDAToolkit_INCLUDE_DIRS})
+  target_include_directories(groupquant_torch_cuda_binding
+    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR})
+  target_compile_definitions(groupquant_torch_cuda_binding PRIVATE C10_CUDA_NO_CMAKE_CONFIGURE_FILE)
+  target_compile_options(groupquant_torch_cuda_binding PRIVATE -Wall -Wextra -Werror)
+endif()

@@ -73,8 +73,14 @@ __device__ __noinline__ void fail_group_index(const Failure f, int64_t M) {
                 __LINE__, __func__);
 }
 
+// At least 4 resident blocks (1024 threads) per SM: ptxas then budgets 64 registers a
+// thread, which the kernels fit without spilling (tests/cuda/check_device_code.py);
+// without the bound it chose fewer and spilled the row loop's stride.
+constexpr int kMinBlocksPerSm = 4;
+
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
-__global__ void __launch_bounds__(kBlockThreads) group_quant_kernel(const Params p) {
+__global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm)
+    group_quant_kernel(const Params p) {
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t num_threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const Failure f = run_thread<XD, SD, K>(p, tid, num_threads);
@@ -86,28 +92,38 @@ __global__ void __launch_bounds__(kBlockThreads) group_quant_kernel(const Params
                     ": " + cudaGetErrorString(e));
 }
 
-// Multiprocessors of the current device, asked once per device (a CUDA graph capture
-// may be in progress: attribute queries are allowed there, stream work is not).
-int sm_count() {
+// Blocks of `kernel` that the current device holds at a time: multiprocessors x resident
+// blocks per multiprocessor (registers decide: __launch_bounds__ guarantees at least 4).
+// Asked once per kernel and device; these are attribute queries, allowed while a CUDA
+// graph is being captured (stream work is not).
+template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
+int64_t resident_blocks() {
   constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices];
+  static std::atomic<int64_t> cache[kMaxDevices];
   int device = 0;
   if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess)
     throw_cuda(e, "cudaGetDevice");
-  if (device >= 0 && device < kMaxDevices) {
-    if (const int n = cache[device].load(std::memory_order_relaxed); n > 0) return n;
+  const bool cacheable = device >= 0 && device < kMaxDevices;
+  if (cacheable) {
+    if (const int64_t n = cache[device].load(std::memory_order_relaxed); n > 0) return n;
   }
-  int n = 0;
-  if (const cudaError_t e = cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+  int sms = 0, per_sm = 0;
+  if (const cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
       e != cudaSuccess) {
     throw_cuda(e, "cudaDeviceGetAttribute(multiProcessorCount)");
   }
-  if (device >= 0 && device < kMaxDevices) cache[device].store(n, std::memory_order_relaxed);
+  if (const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+          &per_sm, group_quant_kernel<XD, SD, K>, kBlockThreads, 0);
+      e != cudaSuccess) {
+    throw_cuda(e, "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  }
+  const int64_t n = static_cast<int64_t>(sms) * std::max(per_sm, 1);
+  if (cacheable) cache[device].store(n, std::memory_order_relaxed);
   return n;
 }
 
-// Blocks enough to cover every row once, but no more than the GPU holds at a time
-// (8 resident blocks of 256 threads per SM): larger problems go grid-stride.
+// Blocks enough to cover every row once, but no more than the GPU holds at a time:
+// larger problems go grid-stride, one wave of blocks.
 void launch(const Problem& pr, cudaStream_t stream) {
   if (pr.empty()) return;  // nothing to write; group_index is not inspected (SPEC)
   if (const Misaligned m = misaligned_argument(pr); m.name != nullptr) {
@@ -119,11 +135,11 @@ void launch(const Problem& pr, cudaStream_t stream) {
   const Params p = make_params(pr);
   const int64_t rows_per_block = kBlockThreads / p.lanes;
   const int64_t wanted = (p.M + rows_per_block - 1) / rows_per_block;
-  const int64_t resident = static_cast<int64_t>(sm_count()) * (2048 / kBlockThreads);
-  const auto blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min(wanted, resident)));
   dispatch(pr.x_dtype, pr.scale_dtype, pr.kind, [&](auto xd, auto sd, auto k) {
-    group_quant_kernel<decltype(xd)::value, decltype(sd)::value, decltype(k)::value>
-        <<<blocks, kBlockThreads, 0, stream>>>(p);
+    constexpr gq_dtype XD = decltype(xd)::value, SD = decltype(sd)::value;
+    constexpr gq_output_kind K = decltype(k)::value;
+    const int64_t blocks = std::max<int64_t>(1, std::min(wanted, resident_blocks<XD, SD, K>()));
+    group_quant_kernel<XD, SD, K><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(p);
   });
   if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) throw_cuda(e, "kernel launch");
 }

@@ -383,6 +383,16 @@ GQ_HOST_DEVICE void quantize_row(const Params& p, int64_t row, int64_t g, int64_
   scalar_columns<XD, SD, K>(p, xr, sr, yr, tail, p.N, lane, has_offset, offset);
 }
 
+// lanes is a power of two, so a thread's row and lane are a shift and a mask: a 64-bit
+// division is a subroutine call on the GPU, and ptxas spilled registers around it.
+GQ_HOST_DEVICE int log2_of_power_of_two(int32_t v) {
+#if defined(__CUDA_ARCH__)
+  return __ffs(v) - 1;
+#else
+  return __builtin_ctz(static_cast<unsigned>(v));
+#endif
+}
+
 // Everything thread `tid` of `num_threads` does (num_threads a multiple of p.lanes):
 // its share of the group_index check, then its lane of every row it is given.
 // Requires a non-empty problem (the launcher does not launch otherwise).
@@ -394,8 +404,9 @@ GQ_HOST_DEVICE Failure run_thread(const Params& p, int64_t tid, int64_t num_thre
   }
   const bool has_offset = p.offset != nullptr;
   const float offset = has_offset ? load_scalar<SD, true>(p.offset) : 0.0f;
-  const int64_t lane = tid % p.lanes, slots = num_threads / p.lanes;
-  for (int64_t row = tid / p.lanes; row < p.M; row += slots) {
+  const int shift = log2_of_power_of_two(p.lanes);
+  const int64_t lane = tid & (p.lanes - 1), slots = num_threads >> shift;
+  for (int64_t row = tid >> shift; row < p.M; row += slots) {
     Failure f{Failure::kNone, 0, 0, 0};
     const int64_t g = find_group(p, row, &f);
     if (f.code != Failure::kNone) return f;
