@@ -10,7 +10,9 @@ For each MoE shape, on the current CUDA device:
   (d) ours     ``torch.ops.groupquant.npu_group_quant`` on CUDA.
 GB/s is (x bytes + y bytes) / time for all four (scale rows are L2-resident and not
 counted). Each time is the median over rounds of CUDA-event-timed loops; the four run in
-turn within every round so clock changes hit all alike.
+turn within every round so clock changes hit all alike. Peak memory is what one call
+allocates beyond the memory live before it (torch.cuda.max_memory_allocated, caching
+allocator): for ours it should be y alone.
 
     python bench/bench_cuda.py            # all shapes, prints the table
     python bench/bench_cuda.py --quick    # fewer rounds (a smoke test)
@@ -66,6 +68,20 @@ def time_ms(fn, iters, rounds_out, start, end):
     rounds_out.append(start.elapsed_time(end) / iters)
 
 
+def peak_extra_mib(fn):
+    """GPU memory one call of fn allocates at its peak, beyond what was live before, MiB."""
+    import torch
+
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    out = fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - before
+    del out
+    return peak / 2**20
+
+
 def bench_shape(shape, rounds, device):
     import groupquant  # noqa: F401  (registers the op and its CUDA implementation)
     import torch
@@ -102,6 +118,7 @@ def bench_shape(shape, rounds, device):
         for c in CONTENDERS:
             time_ms(fns[c], iters, times[c], start, end)
     ms = {c: statistics.median(times[c]) for c in CONTENDERS}
+    peak = {c: peak_extra_mib(fns[c]) for c in CONTENDERS}
     return {
         "name": name,
         "kind": kind,
@@ -109,6 +126,8 @@ def bench_shape(shape, rounds, device):
         "iters": iters,
         "ms": ms,
         "gbps": {c: moved / (ms[c] * 1e-3) / 1e9 for c in CONTENDERS},
+        "y_mib": y_bytes / 2**20,
+        "peak_extra_mib": peak,
     }
 
 
@@ -148,6 +167,13 @@ def main(argv=None):
         print(line + f" {ratio_copy:10.2f} {over_eager:8.2f} {over_compile:10.2f}")
         if r["kind"] == "large":
             ok &= ratio_copy >= TARGET_COPY_FRACTION and over_compile >= TARGET_OVER_COMPILE
+    print("\npeak memory allocated by one call, MiB (y itself is the minimum):")
+    print(f"{'shape':32s} {'y':>9s} " + " ".join(f"{c:>9s}" for c in CONTENDERS))
+    for r in results:
+        peak = r["peak_extra_mib"]
+        print(
+            f"{r['name']:32s} {r['y_mib']:9.1f} " + " ".join(f"{peak[c]:9.1f}" for c in CONTENDERS)
+        )
     print(
         f"targets (large shapes): ours >= {TARGET_COPY_FRACTION} x copy and >= "
         f"{TARGET_OVER_COMPILE} x torch.compile: {'met' if ok else 'NOT met'}"
