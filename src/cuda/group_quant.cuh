@@ -161,25 +161,17 @@ GQ_HOST_DEVICE float load_scalar(const char* p) {
 // The device spellings are single 128-bit instructions; the host ones copy the same
 // bytes, so the host-simulated test exercises exactly the addresses the GPU touches.
 
-// n 16-byte loads of x (streamed: read once, evict first so scale rows stay in L2).
-template <int n>
-GQ_HOST_DEVICE void load_stream(const char* p, uint32_t* words) {
-#if defined(__CUDA_ARCH__)
-  for (int k = 0; k < n; ++k) {
-    const uint4 v = __ldcs(reinterpret_cast<const uint4*>(p) + k);
-    words[4 * k] = v.x, words[4 * k + 1] = v.y, words[4 * k + 2] = v.z, words[4 * k + 3] = v.w;
-  }
-#else
-  memcpy(words, p, 16 * n);
-#endif
-}
+// How a 16-byte load uses the caches: x is streamed (read once, evict first, so scale rows
+// stay in L2); scale rows are reused by every row of a group (read-only cache).
+enum class Load { kStream, kReadOnly };
 
-// n 16-byte loads of scale, through the read-only cache (rows are reused by a group).
-template <int n>
-GQ_HOST_DEVICE void load_cached(const char* p, uint32_t* words) {
+// n consecutive 16-byte loads from p (16-byte aligned) into 4 * n words.
+template <int n, Load kHint>
+GQ_HOST_DEVICE void load16(const char* p, uint32_t* words) {
 #if defined(__CUDA_ARCH__)
   for (int k = 0; k < n; ++k) {
-    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p) + k);
+    const uint4* at = reinterpret_cast<const uint4*>(p) + k;
+    const uint4 v = kHint == Load::kStream ? __ldcs(at) : __ldg(at);
     words[4 * k] = v.x, words[4 * k + 1] = v.y, words[4 * k + 2] = v.z, words[4 * k + 3] = v.w;
   }
 #else
@@ -344,8 +336,8 @@ GQ_HOST_DEVICE void vector_chunk(const char* xc, const char* sc, char* yc, bool 
   constexpr int kSLoads = kN * Float<SD>::kSize / 16;
   constexpr int kOutWords = K == GQ_OUTPUT_INT8 ? kN / 4 : kN / 8;
   uint32_t xw[8], sw[4 * kSLoads], out[kOutWords];
-  load_stream<2>(xc, xw);
-  load_cached<kSLoads>(sc, sw);
+  load16<2, Load::kStream>(xc, xw);
+  load16<kSLoads, Load::kReadOnly>(sc, sw);
   for (int j = 0; j < kOutWords; ++j) out[j] = 0;
   GQ_UNROLL
   for (int i = 0; i < kN; ++i) {

@@ -2,28 +2,16 @@
 // unchanged) and its CPU implementation over the core's C ABI.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <Python.h>
 #include <groupquant/groupquant.h>
 #include <torch/library.h>
 
 #include <optional>
 
+#include "python/groupquant/csrc/python_module.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
-// `import groupquant._C` loads this library, which runs the registrations below; the
-// module itself is empty.
-extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
-                                   "_C",
-                                   "groupquant CPU operator",
-                                   -1,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr};
-  return PyModule_Create(&module_def);
-}
+// `import groupquant._C` loads this library, which runs the registrations below.
+GROUPQUANT_PYTHON_MODULE(_C, "groupquant CPU operator")
 
 namespace groupquant::torch_binding {
 namespace {

@@ -7,7 +7,6 @@
 // caller's other work and can be captured in a CUDA graph: group_index is never read on
 // the host (the kernel checks it and fails with a device-side assertion).
 #include <ATen/ATen.h>
-#include <Python.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>  // at::cuda::getCurrentCUDAStream is this function
 #include <groupquant/groupquant_cuda.h>
@@ -15,21 +14,11 @@
 
 #include <optional>
 
+#include "python/groupquant/csrc/python_module.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
-// `import groupquant._C_cuda` loads this library, which runs the registration below.
-extern "C" PyObject* PyInit__C_cuda(void) {
-  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
-                                   "_C_cuda",
-                                   "groupquant CUDA operator",
-                                   -1,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr,
-                                   nullptr};
-  return PyModule_Create(&module_def);
-}
+// `import groupquant._C_cuda` loads this library, which runs the registrations below.
+GROUPQUANT_PYTHON_MODULE(_C_cuda, "groupquant CUDA operator")
 
 namespace groupquant::torch_binding {
 namespace {
