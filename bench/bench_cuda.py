@@ -26,21 +26,12 @@ import os
 import statistics
 import sys
 
-from torch_composition import torch_group_quant  # sibling module: run as a script
+from shapes import GPU_SHAPES  # sibling modules: run as a script
+from torch_composition import torch_group_quant
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
-# name, M, N, G, x dtype, output ("int8" or "int4"), kind ("large" or "decode").
-SHAPES = [
-    ("8192x7168 G32 bf16->int8", 8192, 7168, 32, "bfloat16", "int8", "large"),
-    ("8192x7168 G32 bf16->int4", 8192, 7168, 32, "bfloat16", "int4", "large"),
-    ("16384x4096 G16 fp16->int8", 16384, 4096, 16, "float16", "int8", "large"),
-    ("4096x4096 G8 fp32->int8", 4096, 4096, 8, "float32", "int8", "large"),
-    ("65536x2048 G256 bf16->int8", 65536, 2048, 256, "bfloat16", "int8", "large"),
-    ("decode 32x7168 G16 bf16->int8", 32, 7168, 16, "bfloat16", "int8", "decode"),
-    ("decode 8x2048 G8 bf16->int8", 8, 2048, 8, "bfloat16", "int8", "decode"),
-]
 CONTENDERS = ["copy", "eager", "compile", "ours"]
 TARGET_COPY_FRACTION = 0.85  # large shapes
 TARGET_OVER_COMPILE = 1.2
@@ -144,7 +135,7 @@ def main(argv=None):
     device = torch.device("cuda")
     rounds = 3 if args.quick else 15
     wanted = [s for s in args.shapes.split(",") if s]
-    shapes = [s for s in SHAPES if not wanted or any(w in s[0] for w in wanted)]
+    shapes = [s for s in GPU_SHAPES if not wanted or any(w in s[0] for w in wanted)]
     results = [bench_shape(s, rounds, device) for s in shapes]
 
     print(

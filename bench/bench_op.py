@@ -38,20 +38,12 @@ import subprocess
 import sys
 import time
 
-from torch_composition import torch_group_quant  # sibling module: run as a script
+from shapes import SHAPES  # sibling modules: run as a script
+from torch_composition import torch_group_quant
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
-# name, M, N, G, x dtype, output ("int8" or "int4"), kind ("large" or "decode").
-SHAPES = [
-    ("8192x7168 G32 bf16->int8", 8192, 7168, 32, "bfloat16", "int8", "large"),
-    ("8192x7168 G32 bf16->int4", 8192, 7168, 32, "bfloat16", "int4", "large"),
-    ("16384x4096 G16 fp16->int8", 16384, 4096, 16, "float16", "int8", "large"),
-    ("4096x4096 G8 fp32->int8", 4096, 4096, 8, "float32", "int8", "large"),
-    ("decode 32x7168 G16 bf16->int8", 32, 7168, 16, "bfloat16", "int8", "decode"),
-    ("decode 8x2048 G8 bf16->int8", 8, 2048, 8, "bfloat16", "int8", "decode"),
-]
 CONTENDERS = ["ceiling", "eager", "compile", "ours"]
 
 # Targets of issue 4, checked here and never in a timed test.
