@@ -1,16 +1,22 @@
 // Test-side tensors: owned storage plus a gq_tensor view, with helpers for the spec's
-// dtypes, strided/offset views, poisoned outputs and replicable random data.
+// dtypes, strided/offset views, poisoned outputs and replicable random data; and the
+// valid call that the bad-input tests (validate_test.cc, hostile_inputs_test.cc) break.
 #ifndef GROUPQUANT_TESTS_CPP_TESTER_H_
 #define GROUPQUANT_TESTS_CPP_TESTER_H_
 
 #include <groupquant/groupquant.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <groupquant/groupquant.hpp>
 #include <limits>
+#include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace gqtest {
@@ -254,6 +260,145 @@ inline std::vector<int64_t> random_group_ends(std::mt19937& rng, int64_t M, int6
   std::sort(ends.begin(), ends.end());
   if (G > 0) ends.back() = M;
   return ends;
+}
+
+// ---- A valid call for the bad-input tests to break -------------------------------------
+
+inline constexpr int64_t kM = 6, kN = 8, kG = 3;
+
+// A valid call (x fp32 [6, 8], scale fp32 [3, 8], group_index int64 [1, 4, 6], offset
+// fp32 [] = 1, int8 y [6, 8]; docs/hostile-inputs.md's messages are for it) whose views
+// a test then breaks one at a time. The views point at the owned tensors; tests may
+// repoint shape/strides/data at arrays of their own that outlive the call.
+struct Call {
+  Tensor x_t, scale_t, gi_t, offset_t, y_t;
+  gq_tensor x, scale, gi, offset, y;
+  bool with_offset = true;
+  gq_output_kind kind = GQ_OUTPUT_INT8;
+  gq_options options{};
+
+  Call() {
+    std::vector<float> xv, sv;
+    for (int64_t i = 0; i < kM * kN; ++i) xv.push_back(static_cast<float>(i % 17) - 8.0f);
+    for (int64_t i = 0; i < kG * kN; ++i) sv.push_back(0.5f + static_cast<float>(i % 5));
+    x_t = Tensor::floats(GQ_DTYPE_FLOAT32, {kM, kN}, xv);
+    scale_t = Tensor::floats(GQ_DTYPE_FLOAT32, {kG, kN}, sv);
+    gi_t = Tensor::ints(GQ_DTYPE_INT64, {kG}, {1, 4, 6});
+    offset_t = Tensor::floats(GQ_DTYPE_FLOAT32, {}, {1.0f});
+    y_t = Tensor(GQ_DTYPE_INT8, {kM, kN});
+    refresh();
+  }
+  Call(const Call&) = delete;  // the views point into this object's tensors
+  Call& operator=(const Call&) = delete;
+
+  // Views of the owned tensors again (after a test replaced one of them).
+  void refresh() {
+    x = x_t.view();
+    scale = scale_t.view();
+    gi = gi_t.view();
+    offset = offset_t.view();
+    y = y_t.view();
+  }
+  void use_int4_output() {
+    kind = GQ_OUTPUT_INT4_PACKED;
+    y_t = Tensor(GQ_DTYPE_INT32, {kM, kN / 8});
+    y = y_t.view();
+  }
+  void set_group_index(gq_dtype dtype, const std::vector<int64_t>& values) {
+    gi_t = Tensor::ints(dtype, {static_cast<int64_t>(values.size())}, values);
+    gi = gi_t.view();
+  }
+  const gq_tensor* offset_ptr() const { return with_offset ? &offset : nullptr; }
+};
+
+// Every byte of the owned tensors, to prove a rejected call changed nothing.
+inline std::vector<std::vector<unsigned char>> snapshot(const Call& c) {
+  return {c.x_t.storage(), c.scale_t.storage(), c.gi_t.storage(), c.offset_t.storage(),
+          c.y_t.storage()};
+}
+
+// Runs the call on every entry point (C++ fast path, C++ reference, C ABI) and returns
+// the error message, or "" on success. The three must agree; a failing call must
+// change no byte.
+inline std::string outcome(Call& c) {
+  const auto before = snapshot(c);
+  std::string cpp_error, ref_error;
+  try {
+    groupquant::group_quant(c.x, c.scale, c.gi, c.offset_ptr(), c.kind, c.y, c.options);
+  } catch (const groupquant::Error& e) {
+    cpp_error = e.what();
+    EXPECT_FALSE(cpp_error.empty());
+  }
+  const auto after_cpp = snapshot(c);
+  try {
+    groupquant::group_quant_reference(c.x, c.scale, c.gi, c.offset_ptr(), c.kind, c.y);
+  } catch (const groupquant::Error& e) {
+    ref_error = e.what();
+  }
+  EXPECT_EQ(ref_error, cpp_error) << "reference and fast path disagree";
+  const gq_status status =
+      gq_group_quant(&c.x, &c.scale, &c.gi, c.offset_ptr(), c.kind, &c.options, &c.y);
+  EXPECT_EQ(status, cpp_error.empty() ? GQ_STATUS_SUCCESS : GQ_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(gq_last_error()), cpp_error);
+  if (!cpp_error.empty()) {
+    EXPECT_TRUE(snapshot(c) == before) << "a rejected call wrote memory: " << cpp_error;
+  } else {
+    EXPECT_TRUE(snapshot(c) == after_cpp) << "fast path, reference and C ABI differ";
+  }
+  return cpp_error;
+}
+
+// One way to break the valid Call, and the exact message it must give: a row of a
+// table of rejected calls (TEST_P: Call c; breaks(c); EXPECT_EQ(outcome(c), message)).
+struct Rejection {
+  const char* name;
+  void (*breaks)(Call&);
+  const char* message;
+};
+inline void PrintTo(const Rejection& r, std::ostream* os) { *os << r.name; }
+inline std::string rejection_name(const ::testing::TestParamInfo<Rejection>& info) {
+  return info.param.name;
+}
+
+// Building blocks for Rejection::breaks, e.g. set_dtype<&Call::x, GQ_DTYPE_INT8>.
+template <gq_tensor Call::*T, gq_dtype D>
+void set_dtype(Call& c) {
+  (c.*T).dtype = D;
+}
+
+// T's view becomes a contiguous one of shape {S...} (rank sizeof...(S)).
+template <gq_tensor Call::*T, int64_t... S>
+void reshape(Call& c) {
+  static const int64_t shape[] = {S...};
+  static const std::array<int64_t, sizeof...(S)> strides = [] {
+    std::array<int64_t, sizeof...(S)> s{};
+    int64_t step = 1;
+    for (size_t i = s.size(); i-- > 0;) {
+      s[i] = step;
+      step *= shape[i];
+    }
+    return s;
+  }();
+  (c.*T).ndim = static_cast<int32_t>(sizeof...(S));
+  (c.*T).shape = shape;
+  (c.*T).strides = strides.data();
+}
+
+template <gq_tensor Call::*T, int64_t... S>
+void restride(Call& c) {
+  static const int64_t strides[] = {S...};
+  (c.*T).strides = strides;
+}
+
+template <gq_dtype D, int64_t... V>
+void group_index(Call& c) {
+  c.set_group_index(D, {V...});
+}
+
+// Several breaks in one row: all_of<reshape<...>, set_dtype<...>>.
+template <void (*... F)(Call&)>
+void all_of(Call& c) {
+  (F(c), ...);
 }
 
 }  // namespace gqtest

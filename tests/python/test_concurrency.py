@@ -10,7 +10,7 @@ import groupquant
 import numpy as np
 import pytest
 import torch
-from conftest import FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, bits, make_inputs
+from conftest import FLOAT_DTYPES, INDEX_DTYPES, OFFSET_KINDS, bits, call, make_inputs
 
 THREADS = 8
 
@@ -36,24 +36,18 @@ def random_problem(i: int) -> dict:
     return inputs
 
 
-def run(p: dict) -> torch.Tensor:
-    return groupquant.npu_group_quant(
-        p["x"], p["scale"], p["group_index"], offset=p["offset"], dst_dtype=p["dst_dtype"]
-    )
-
-
 @pytest.mark.parametrize("torch_threads", [1, 2])
 def test_threads_match_serial_calls(torch_threads, restore_num_threads):
     torch.set_num_threads(torch_threads)  # set before the threads start, never during
     problems = [random_problem(i) for i in range(48)]
-    serial = [run(p) for p in problems]
+    serial = [call(p, p["dst_dtype"]) for p in problems]
     order = [i for i in range(len(problems)) for _ in range(3)]
     random.Random(torch_threads).shuffle(order)
     start = threading.Barrier(THREADS)
 
     def work(chunk):
         start.wait()
-        return [(i, run(problems[i])) for i in chunk]
+        return [(i, call(problems[i], problems[i]["dst_dtype"])) for i in chunk]
 
     chunks = [order[t::THREADS] for t in range(THREADS)]
     with ThreadPoolExecutor(THREADS) as pool:

@@ -16,14 +16,16 @@ import pytest
 import torch
 from conftest import (
     DST_DTYPES,
-    FLOAT_DTYPES,
-    INDEX_DTYPES,
-    OFFSET_KINDS,
     OUTPUT_KINDS,
+    VIEW_DTYPE_PAIRS,
     assert_unchanged,
+    call,
+    every_call_form,
     make_inputs,
+    pair_id,
     short,
     snapshot,
+    strided_views,
 )
 
 HAVE_CUDA_OP = torch.cuda.is_available() and hasattr(groupquant, "_C_cuda")
@@ -40,22 +42,12 @@ def to_cuda(inputs: dict) -> dict:
     return {k: None if t is None else t.cuda() for k, t in inputs.items()}
 
 
-def run(inputs: dict, dst_dtype=None) -> torch.Tensor:
-    return op(
-        inputs["x"],
-        inputs["scale"],
-        inputs["group_index"],
-        offset=inputs["offset"],
-        dst_dtype=dst_dtype,
-    )
-
-
 def check(cpu_inputs: dict, dst_dtype=None, cuda_inputs=None) -> torch.Tensor:
     """CUDA result == CPU result, every bit; dtype, shape, device, inputs untouched."""
     cuda_inputs = to_cuda(cpu_inputs) if cuda_inputs is None else cuda_inputs
     before = snapshot(cuda_inputs)
-    y = run(cuda_inputs, dst_dtype)
-    expected = run(cpu_inputs, dst_dtype)
+    y = call(cuda_inputs, dst_dtype, op)
+    expected = call(cpu_inputs, dst_dtype, op)
     assert y.is_cuda and y.device == cuda_inputs["x"].device and y.is_contiguous()
     assert y.dtype == expected.dtype and y.shape == expected.shape
     assert torch.equal(y.cpu(), expected)
@@ -66,11 +58,7 @@ def check(cpu_inputs: dict, dst_dtype=None, cuda_inputs=None) -> torch.Tensor:
 # ---- Bit-exact against the CPU path ----------------------------------------------------
 
 
-@pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
-@pytest.mark.parametrize("offset", OFFSET_KINDS)
-@pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=short)
-@pytest.mark.parametrize("scale_dtype", FLOAT_DTYPES, ids=short)
-@pytest.mark.parametrize("x_dtype", FLOAT_DTYPES, ids=short)
+@every_call_form
 def test_matches_cpu(x_dtype, scale_dtype, index_dtype, offset, dst_dtype):
     # Widths around the kernel's chunk sizes (8 fp32 / 16 16-bit columns) and its lane
     # counts; odd widths for int8 (tails, and rows whose alignment drifts).
@@ -116,51 +104,14 @@ def test_group_layouts(sizes, kind):
     check(make_inputs(sum(sizes), 24, sizes, seed=len(sizes)), kind)
 
 
-def cuda_views(inputs: dict) -> dict:
-    """Non-contiguous and misaligned CUDA views holding the same values as `inputs`."""
-    c = to_cuda(inputs)
-    x, scale, gi, offset = c["x"], c["scale"], c["group_index"], c["offset"]
-    m, n = x.shape
-    g = scale.shape[0]
-
-    def zeros(*shape, like):
-        return torch.zeros(*shape, dtype=like.dtype, device=like.device)
-
-    return {
-        "x_transposed": dict(inputs, x=x.t().contiguous().t()),
-        "x_column_step": dict(inputs, x=zeros(m, 2 * n, like=x)[:, ::2].copy_(x)),
-        "x_misaligned_rows": dict(inputs, x=zeros(m, n + 1, like=x)[:, 1:].copy_(x)),
-        "x_row_step_offset": dict(inputs, x=zeros(2 * m + 1, n + 3, like=x)[1::2, 3:].copy_(x)),
-        "scale_transposed": dict(inputs, scale=scale.t().contiguous().t()),
-        "scale_sliced": dict(
-            inputs, scale=zeros(g + 2, n + 5, like=scale)[2:, 1 : n + 1].copy_(scale)
-        ),
-        "scale_broadcast_row": dict(inputs, scale=scale[:1].expand(g, n)),
-        "group_index_step": dict(inputs, group_index=zeros(3 * g + 1, like=gi)[1::3].copy_(gi)),
-        "offset_view": dict(
-            inputs,
-            offset=None if offset is None else zeros(5, like=scale)[3:4].copy_(offset.reshape(1)),
-        ),
-    }
-
-
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
-@pytest.mark.parametrize(
-    "dtypes",
-    [
-        (torch.float32, torch.float32),
-        (torch.float16, torch.bfloat16),
-        (torch.bfloat16, torch.float32),
-    ],
-    ids=lambda d: f"{short(d[0])}-{short(d[1])}",
-)
+@pytest.mark.parametrize("dtypes", VIEW_DTYPE_PAIRS, ids=pair_id)
 def test_strided_and_misaligned_views(dtypes, kind):
     inputs = make_inputs(29, 264, g=4, x_dtype=dtypes[0], scale_dtype=dtypes[1], seed=3)
     check(inputs, kind)
-    for name, v in cuda_views(inputs).items():
-        v = {k: None if t is None else t.cuda() for k, t in v.items()}
+    for name, v in strided_views(to_cuda(inputs)).items():
         cpu = {k: None if t is None else t.cpu() for k, t in v.items()}
-        assert torch.equal(run(v, kind).cpu(), run(cpu, kind)), name
+        assert torch.equal(call(v, kind, op).cpu(), call(cpu, kind, op)), name
 
 
 @pytest.mark.parametrize("dst_dtype", DST_DTYPES, ids=short)
@@ -201,10 +152,10 @@ def test_64bit_indexing():
 
 def test_no_host_synchronisation():
     inputs = to_cuda(make_inputs(64, 256, g=6, offset="0d", seed=11))
-    run(inputs)  # warm-up: the first call may initialise things
+    call(inputs, fn=op)  # warm-up: the first call may initialise things
     torch.cuda.set_sync_debug_mode("error")
     try:
-        run(inputs, torch.quint4x2)
+        call(inputs, torch.quint4x2, op)
     finally:
         torch.cuda.set_sync_debug_mode("default")
 
@@ -219,48 +170,42 @@ def test_runs_on_the_current_stream():
         x = inputs["x"] * 1  # written on `side`, so only `side` may read it
         y = op(x, inputs["scale"], inputs["group_index"], offset=inputs["offset"])
     side.synchronize()
-    assert torch.equal(y.cpu(), run(cpu_inputs))
+    assert torch.equal(y.cpu(), call(cpu_inputs, fn=op))
 
 
 @pytest.mark.parametrize("kind", OUTPUT_KINDS, ids=short)
 def test_cuda_graph_capture_and_replay(kind):
-    first = make_inputs(
-        96,
-        1024,
-        g=7,
-        x_dtype=torch.float16,
-        scale_dtype=torch.bfloat16,
-        index_dtype=torch.int32,
-        seed=21,
-    )
-    second = make_inputs(
-        96,
-        1024,
-        g=7,
-        x_dtype=torch.float16,
-        scale_dtype=torch.bfloat16,
-        index_dtype=torch.int32,
-        seed=22,
+    first, second = (
+        make_inputs(
+            96,
+            1024,
+            g=7,
+            x_dtype=torch.float16,
+            scale_dtype=torch.bfloat16,
+            index_dtype=torch.int32,
+            seed=seed,
+        )
+        for seed in (21, 22)
     )
     static = to_cuda(first)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):  # warm-up outside capture, as torch recommends
-        run(static, kind)
+        call(static, kind, op)
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        y = run(static, kind)
+        y = call(static, kind, op)
     graph.replay()
     torch.cuda.synchronize()
-    assert torch.equal(y.cpu(), run(first, kind))
+    assert torch.equal(y.cpu(), call(first, kind, op))
     # New values (group_index included) in the same buffers: the replay reads them.
     for k, t in second.items():
         if t is not None:
             static[k].copy_(t)
     graph.replay()
     torch.cuda.synchronize()
-    assert torch.equal(y.cpu(), run(second, kind))
+    assert torch.equal(y.cpu(), call(second, kind, op))
 
 
 def test_torch_compile_fullgraph():
@@ -290,18 +235,18 @@ def test_host_side_validation_matches_cpu():
     cpu = make_inputs(8, 16, [3, 5], seed=41)
     bad = dict(cpu, scale=cpu["scale"][:, :15])
     with pytest.raises(RuntimeError) as cpu_error:
-        run(bad)
+        call(bad, fn=op)
     with pytest.raises(RuntimeError) as cuda_error:
-        run(to_cuda(bad))
+        call(to_cuda(bad), fn=op)
     assert str(cuda_error.value).splitlines()[0] == str(cpu_error.value).splitlines()[0]
 
 
 def test_mixed_devices_fail():
     inputs = to_cuda(make_inputs(8, 16, [3, 5], seed=42))
     with pytest.raises(RuntimeError, match="scale must be on the same device as x"):
-        run(dict(inputs, scale=inputs["scale"].cpu()))
+        call(dict(inputs, scale=inputs["scale"].cpu()), fn=op)
     with pytest.raises(RuntimeError, match="group_index must be on the same device as x"):
-        run(dict(inputs, group_index=inputs["group_index"].cpu()))
+        call(dict(inputs, group_index=inputs["group_index"].cpu()), fn=op)
 
 
 ASSERT_SCRIPT = textwrap.dedent(r"""

@@ -1,194 +1,186 @@
-"""Every SPEC.md validation rule: a RuntimeError naming the argument, the rule and the
-offending value, with no input changed."""
+"""Every SPEC.md validation rule: a RuntimeError whose first line is the exact message
+(argument, rule, offending value), with no input changed. The hostile inputs beyond these
+rules (layouts torch refuses, odd but legal views, empty tensors) are test_hostile.py's;
+docs/hostile-inputs.md lists both."""
 
 import groupquant
 import pytest
 import torch
-from conftest import assert_unchanged, make_inputs, snapshot
+from conftest import assert_unchanged, base_inputs, call, short, snapshot
 
 op = torch.ops.groupquant.npu_group_quant
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+I32_MIN, I32_MAX = -(2**31), 2**31 - 1
+NOT_FLOAT = "must be float32, float16 or bfloat16: got"
+BAD_DST_DTYPE = "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got"
+INT4_COLUMNS = "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got"
 
 
-def good(m=6, n=8, sizes=(1, 3, 2, 0)) -> dict:
-    inputs = make_inputs(m, n, list(sizes), seed=0)
-    inputs["dst_dtype"] = None
-    return inputs
+def bad(n=8, **changes) -> dict:
+    """base_inputs() (n columns) with some tensors, or dst_dtype, replaced."""
+    return {**base_inputs(n=n), "dst_dtype": None, **changes}
 
 
-def raises(inputs: dict, fragment: str) -> str:
-    """Calls the op on inputs, expecting a RuntimeError whose message contains fragment;
-    checks the inputs are untouched; returns the message."""
+def gi(values, dtype=torch.int64):
+    return torch.tensor(values, dtype=dtype)
+
+
+def raises(inputs: dict, message: str, fn=groupquant.npu_group_quant, exact=True) -> None:
+    """fn on inputs raises a RuntimeError (the class itself, as torch_npu's) whose first
+    line is message (or contains it, if not exact); the inputs are untouched."""
     tensors = {k: v for k, v in inputs.items() if k != "dst_dtype"}
     before = snapshot(tensors)
     with pytest.raises(RuntimeError) as info:
-        groupquant.npu_group_quant(
-            inputs["x"],
-            inputs["scale"],
-            inputs["group_index"],
-            offset=inputs["offset"],
-            dst_dtype=inputs["dst_dtype"],
-        )
-    message = str(info.value)
-    assert fragment in message
+        call(tensors, inputs["dst_dtype"], fn)
+    assert type(info.value) is RuntimeError
+    first_line = str(info.value).splitlines()[0]
+    if exact:
+        assert first_line == message
+    else:
+        assert message in first_line
     assert_unchanged(tensors, before)
-    return message
 
 
-def with_(**changes) -> dict:
-    return dict(good(), **changes)
-
-
-# (id, inputs, message fragment): one or more cases per rule, in SPEC.md's order.
+# (id, inputs, message): one or more cases per rule, in SPEC.md's order; the messages are
+# for base_inputs() (x [6, 8], scale [3, 8], group_index [1, 4, 6]).
 CASES = [
     # x not 2-D, or not float32/float16/bfloat16.
-    ("x_1d", with_(x=torch.ones(6)), "x must be 2-D: got a 1-D tensor of shape [6]"),
-    ("x_3d", with_(x=torch.ones(6, 8, 1)), "x must be 2-D: got a 3-D tensor of shape [6, 8, 1]"),
-    ("x_0d", with_(x=torch.tensor(1.0)), "x must be 2-D: got a 0-D tensor"),
-    (
-        "x_float64",
-        with_(x=torch.ones(6, 8, dtype=torch.float64)),
-        "x must be float32, float16 or bfloat16: got float64",
-    ),
-    (
-        "x_int8",
-        with_(x=torch.ones(6, 8, dtype=torch.int8)),
-        "x must be float32, float16 or bfloat16: got int8",
-    ),
-    (
-        "x_int32",
-        with_(x=torch.ones(6, 8, dtype=torch.int32)),
-        "x must be float32, float16 or bfloat16: got int32",
-    ),
-    (
-        "x_bool",
-        with_(x=torch.ones(6, 8, dtype=torch.bool)),
-        "x must be float32, float16 or bfloat16: got bool",
-    ),
-    (
-        "x_complex",
-        with_(x=torch.ones(6, 8, dtype=torch.complex64)),
-        "x must be float32, float16 or bfloat16: got complex64",
-    ),
-    (
-        "x_float8",
-        with_(x=torch.ones(6, 8).to(torch.float8_e4m3fn)),
-        "x must be float32, float16 or bfloat16: got float8_e4m3fn",
-    ),
+    ("x_1d", bad(x=torch.ones(48)), "x must be 2-D: got a 1-D tensor of shape [48]"),
+    ("x_3d", bad(x=torch.ones(2, 3, 8)), "x must be 2-D: got a 3-D tensor of shape [2, 3, 8]"),
+    ("x_0d", bad(x=torch.tensor(1.0)), "x must be 2-D: got a 0-D tensor"),
+    *[
+        (f"x_{short(d)}", bad(x=torch.ones(6, 8).to(d)), f"x {NOT_FLOAT} {short(d)}")
+        for d in (
+            torch.int8,
+            torch.int32,
+            torch.float64,
+            torch.bool,
+            torch.complex64,
+            torch.float8_e4m3fn,
+        )
+    ],
     # scale not 2-D, not a float dtype, or scale.size(1) != x.size(1).
-    ("scale_1d", with_(scale=torch.ones(8)), "scale must be 2-D: got a 1-D tensor of shape [8]"),
-    ("scale_3d", with_(scale=torch.ones(4, 8, 1)), "scale must be 2-D: got a 3-D tensor"),
+    ("scale_1d", bad(scale=torch.ones(8)), "scale must be 2-D: got a 1-D tensor of shape [8]"),
     (
-        "scale_int32",
-        with_(scale=torch.ones(4, 8, dtype=torch.int32)),
-        "scale must be float32, float16 or bfloat16: got int32",
+        "scale_3d",
+        bad(scale=torch.ones(1, 3, 8)),
+        "scale must be 2-D: got a 3-D tensor of shape [1, 3, 8]",
     ),
-    (
-        "scale_float64",
-        with_(scale=torch.ones(4, 8, dtype=torch.float64)),
-        "scale must be float32, float16 or bfloat16: got float64",
-    ),
+    *[
+        (f"scale_{short(d)}", bad(scale=torch.ones(3, 8).to(d)), f"scale {NOT_FLOAT} {short(d)}")
+        for d in (torch.int32, torch.float64)
+    ],
     (
         "scale_columns",
-        with_(scale=torch.ones(4, 7)),
-        "scale.size(1) must equal x.size(1): got scale [4, 7] for x [6, 8]",
+        bad(scale=torch.ones(3, 4)),
+        "scale.size(1) must equal x.size(1): got scale [3, 4] for x [6, 8]",
     ),
     # group_index not 1-D, not int32/int64, or group_index.size(0) != scale.size(0).
     (
         "group_index_2d",
-        with_(group_index=torch.tensor([[1, 4, 6, 6]])),
-        "group_index must be 1-D: got a 2-D tensor of shape [1, 4]",
+        bad(group_index=gi([[1], [4], [6]])),
+        "group_index must be 1-D: got a 2-D tensor of shape [3, 1]",
     ),
     (
         "group_index_0d",
-        with_(scale=torch.ones(1, 8), group_index=torch.tensor(6)),
+        bad(scale=torch.ones(1, 8), group_index=gi(6)),
         "group_index must be 1-D: got a 0-D tensor",
     ),
-    (
-        "group_index_int16",
-        with_(group_index=torch.tensor([1, 4, 6, 6], dtype=torch.int16)),
-        "group_index must be int32 or int64: got int16",
-    ),
-    (
-        "group_index_float",
-        with_(group_index=torch.tensor([1.0, 4, 6, 6])),
-        "group_index must be int32 or int64: got float32",
-    ),
-    (
-        "group_index_uint8",
-        with_(group_index=torch.tensor([1, 4, 6, 6], dtype=torch.uint8)),
-        "group_index must be int32 or int64: got uint8",
-    ),
+    *[
+        (
+            f"group_index_{short(d)}",
+            bad(group_index=gi([1, 4, 6]).to(d)),
+            f"group_index must be int32 or int64: got {short(d)}",
+        )
+        for d in (torch.int16, torch.float32, torch.uint8, torch.bool)
+    ],
     (
         "group_index_length",
-        with_(group_index=torch.tensor([1, 6])),
-        "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [4, 8]",
+        bad(group_index=gi([1, 6])),
+        "group_index.size(0) must equal scale.size(0): got group_index [2] for scale [3, 8]",
     ),
-    # group_index values: negative, decreasing, greater than M, last value != M.
+    # group_index values: negative, decreasing, greater than M, last value != M; int32
+    # and int64, extremes included.
     (
         "group_index_negative",
-        with_(group_index=torch.tensor([-1, 4, 6, 6])),
+        bad(group_index=gi([-1, 4, 6])),
         "group_index values must be non-negative: group_index[0]=-1",
     ),
     (
-        "group_index_decreasing",
-        with_(group_index=torch.tensor([1, 4, 3, 6])),
-        "group_index must be non-decreasing: group_index[2]=3 < group_index[1]=4",
+        "group_index_int64_min",
+        bad(group_index=gi([1, I64_MIN, 6])),
+        f"group_index values must be non-negative: group_index[1]={I64_MIN}",
     ),
     (
-        "group_index_above_m",
-        with_(group_index=torch.tensor([1, 4, 7, 7], dtype=torch.int32)),
-        "group_index values must not exceed M=6 (x.size(0)): group_index[2]=7",
-    ),
-    (
-        "group_index_last_not_m",
-        with_(group_index=torch.tensor([1, 4, 5, 5])),
-        "group_index last value must equal M=6 (x.size(0)): group_index[3]=5",
+        "group_index_int64_max",
+        bad(group_index=gi([1, 4, I64_MAX])),
+        f"group_index values must not exceed M=6 (x.size(0)): group_index[2]={I64_MAX}",
     ),
     (
         "group_index_huge",
-        with_(group_index=torch.tensor([1, 4, 6, 2**40])),
-        "group_index values must not exceed M=6",
+        bad(group_index=gi([1, 4, 2**40])),
+        f"group_index values must not exceed M=6 (x.size(0)): group_index[2]={2**40}",
+    ),
+    (
+        "group_index_int32_max",
+        bad(group_index=gi([1, I32_MAX, 6], torch.int32)),
+        f"group_index values must not exceed M=6 (x.size(0)): group_index[1]={I32_MAX}",
+    ),
+    (
+        "group_index_int32_min",
+        bad(group_index=gi([1, 4, I32_MIN], torch.int32)),
+        f"group_index values must be non-negative: group_index[2]={I32_MIN}",
+    ),
+    (
+        "group_index_int32_min_first",
+        bad(group_index=gi([I32_MIN, 4, 6], torch.int32)),
+        f"group_index values must be non-negative: group_index[0]={I32_MIN}",
+    ),
+    (
+        "group_index_decreasing",
+        bad(group_index=gi([4, 1, 6])),
+        "group_index must be non-decreasing: group_index[1]=1 < group_index[0]=4",
+    ),
+    (
+        "group_index_above_m",
+        bad(group_index=gi([1, 7, 6], torch.int32)),
+        "group_index values must not exceed M=6 (x.size(0)): group_index[1]=7",
+    ),
+    (
+        "group_index_last_not_m",
+        bad(group_index=gi([1, 4, 5])),
+        "group_index last value must equal M=6 (x.size(0)): group_index[2]=5",
     ),
     # G == 0 while x is not empty.
     (
         "no_groups",
-        with_(scale=torch.ones(0, 8), group_index=torch.ones(0, dtype=torch.int32)),
-        "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: got G=0",
+        bad(scale=torch.ones(0, 8), group_index=gi([], torch.int32)),
+        "scale.size(0) (the number of groups G) must be at least 1 when x is non-empty: "
+        "got G=0 for x [6, 8]",
     ),
-    # offset: a dtype other than scale's, or a shape other than [] / [1].
+    # offset: a dtype other than scale's (or not a float), a shape other than [] / [1].
+    *[
+        (
+            f"offset_{short(d)}",
+            bad(offset=torch.ones(1, dtype=d)),
+            f"offset dtype must equal scale dtype: got offset {short(d)} with scale float32",
+        )
+        for d in (torch.float16, torch.bfloat16)
+    ],
+    *[
+        (f"offset_{short(d)}", bad(offset=torch.ones(1, dtype=d)), f"offset {NOT_FLOAT} {short(d)}")
+        for d in (torch.int32, torch.float64)
+    ],
+    ("offset_shape_2", bad(offset=torch.ones(2)), "offset must have shape [] or [1]: got [2]"),
+    ("offset_shape_0", bad(offset=torch.ones(0)), "offset must have shape [] or [1]: got [0]"),
     (
-        "offset_dtype",
-        with_(offset=torch.tensor([1.0], dtype=torch.float16)),
-        "offset dtype must equal scale dtype: got offset float16 with scale float32",
-    ),
-    (
-        "offset_int",
-        with_(offset=torch.tensor([1], dtype=torch.int32)),
-        "offset must be float32, float16 or bfloat16: got int32",
-    ),
-    (
-        "offset_float64",
-        with_(offset=torch.tensor([1.0], dtype=torch.float64)),
-        "offset must be float32, float16 or bfloat16: got float64",
-    ),
-    (
-        "offset_two",
-        with_(offset=torch.tensor([1.0, 2.0])),
-        "offset must have shape [] or [1]: got [2]",
-    ),
-    ("offset_empty", with_(offset=torch.ones(0)), "offset must have shape [] or [1]: got [0]"),
-    (
-        "offset_2d",
-        with_(offset=torch.ones(1, 1)),
+        "offset_shape_1x1",
+        bad(offset=torch.ones(1, 1)),
         "offset must be a scalar of shape [] or [1]: got a 2-D tensor of shape [1, 1]",
     ),
     # dst_dtype other than None / int8 / qint8 / quint4x2; quint4x2 with N % 8 != 0.
     *[
-        (
-            f"dst_dtype_{str(d).removeprefix('torch.')}",
-            with_(dst_dtype=d),
-            f"dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got {d}",
-        )
+        (f"dst_dtype_{short(d)}", bad(dst_dtype=d), f"{BAD_DST_DTYPE} {d}")
         for d in (
             torch.float32,
             torch.int32,
@@ -199,73 +191,65 @@ CASES = [
             torch.int16,
         )
     ],
-    (
-        "quint4x2_columns",
-        dict(good(n=12), dst_dtype=torch.quint4x2),
-        "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got 12",
-    ),
-    # Empty x: rank, dtype and shape rules still apply.
+    ("quint4x2_columns", bad(n=12, dst_dtype=torch.quint4x2), f"{INT4_COLUMNS} 12"),
+    # Empty x: rank, dtype and shape rules still apply (test_hostile.py's test_empty_x:
+    # group_index values are not inspected).
     (
         "empty_x_float64",
-        with_(x=torch.ones(0, 8, dtype=torch.float64)),
-        "x must be float32, float16 or bfloat16: got float64",
+        bad(x=torch.ones(0, 8, dtype=torch.float64)),
+        f"x {NOT_FLOAT} float64",
     ),
     (
         "empty_x_scale_columns",
-        with_(x=torch.ones(0, 8), scale=torch.ones(4, 3)),
-        "scale.size(1) must equal x.size(1)",
+        bad(x=torch.ones(0, 8), scale=torch.ones(3, 3)),
+        "scale.size(1) must equal x.size(1): got scale [3, 3] for x [0, 8]",
     ),
     (
         "empty_x_group_index_length",
-        with_(x=torch.ones(0, 8), group_index=torch.tensor([0])),
-        "group_index.size(0) must equal scale.size(0)",
+        bad(x=torch.ones(0, 8), group_index=gi([0])),
+        "group_index.size(0) must equal scale.size(0): got group_index [1] for scale [3, 8]",
     ),
     (
         "empty_x_quint4x2_columns",
-        dict(good(n=12), x=torch.ones(0, 12), dst_dtype=torch.quint4x2),
-        "requires x.size(1) to be a multiple of 8: got 12",
+        bad(n=12, x=torch.ones(0, 12), dst_dtype=torch.quint4x2),
+        f"{INT4_COLUMNS} 12",
     ),
     # Tensors on different devices (meta stands in for a second device without a GPU).
     (
         "device_scale",
-        with_(scale=torch.ones(4, 8, device="meta")),
+        bad(scale=torch.ones(3, 8, device="meta")),
         "scale must be on the same device as x: got scale on meta and x on cpu",
     ),
     (
         "device_group_index",
-        with_(group_index=torch.tensor([1, 4, 6, 6], device="meta")),
+        bad(group_index=gi([1, 4, 6]).to("meta")),
         "group_index must be on the same device as x: got group_index on meta and x on cpu",
     ),
     (
         "device_offset",
-        with_(offset=torch.ones(1, device="meta")),
+        bad(offset=torch.ones((), device="meta")),
         "offset must be on the same device as x: got offset on meta and x on cpu",
     ),
     (
         "device_x",
-        with_(x=torch.ones(6, 8, device="meta")),
+        bad(x=torch.ones(6, 8, device="meta")),
         "scale must be on the same device as x: got scale on cpu and x on meta",
     ),
 ]
 
 
-@pytest.mark.parametrize("inputs,fragment", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_raises(inputs, fragment):
-    raises(inputs, fragment)
+@pytest.mark.parametrize("inputs,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rule(inputs, message):
+    raises(inputs, message)
 
 
-def test_every_message_is_a_plain_runtime_error():
-    # RuntimeError itself (what torch_npu raises), not NotImplementedError or a subclass.
-    for name, inputs, _ in CASES:
-        with pytest.raises(RuntimeError) as info:
-            op(
-                inputs["x"],
-                inputs["scale"],
-                inputs["group_index"],
-                offset=inputs["offset"],
-                dst_dtype=inputs["dst_dtype"],
-            )
-        assert type(info.value) is RuntimeError, name
+def test_every_rule_through_torch_ops_then_the_process_keeps_working():
+    # The registered op itself (what torch.compile calls) raises the same RuntimeError,
+    # and a valid call still works after all of them.
+    for _, inputs, message in CASES:
+        raises(inputs, message, fn=op)
+    y = groupquant.npu_group_quant(torch.ones(2, 8), torch.ones(1, 8), torch.tensor([2]))
+    assert y.tolist() == [[1] * 8] * 2
 
 
 def test_nothing_is_written_on_failure():
@@ -279,29 +263,7 @@ def test_nothing_is_written_on_failure():
         offset=base[2],
         dst_dtype=None,
     )
-    raises(inputs, "group_index")
-
-
-def test_group_index_values_checked_only_for_non_empty_x():
-    for m, n in ((0, 8), (6, 0)):
-        y = groupquant.npu_group_quant(
-            torch.ones(m, n), torch.ones(2, n), torch.tensor([5, -3]), dst_dtype=torch.qint8
-        )
-        assert y.shape == (m, n)
-
-
-def test_same_process_keeps_working_after_errors():
-    for _, inputs, _ in CASES[:10]:
-        with pytest.raises(RuntimeError):
-            op(
-                inputs["x"],
-                inputs["scale"],
-                inputs["group_index"],
-                offset=inputs["offset"],
-                dst_dtype=inputs["dst_dtype"],
-            )
-    y = groupquant.npu_group_quant(torch.ones(2, 8), torch.ones(1, 8), torch.tensor([2]))
-    assert y.tolist() == [[1] * 8] * 2
+    raises(inputs, "group_index values must not exceed M=6 (x.size(0)): group_index[2]=7")
 
 
 # ---- The fake checks what it reads with the same words as the core ----------------------
@@ -318,25 +280,15 @@ def to_meta(inputs: dict) -> dict:
 
 
 @pytest.mark.parametrize(
-    "inputs,fragment", [c[1:] for c in FAKE_CHECKED], ids=[c[0] for c in FAKE_CHECKED]
+    "inputs,message", [c[1:] for c in FAKE_CHECKED], ids=[c[0] for c in FAKE_CHECKED]
 )
-def test_fake_gives_the_cpu_message(inputs, fragment):
-    cpu_message = raises(inputs, fragment)
-    meta = to_meta(inputs)
-    with pytest.raises(RuntimeError) as info:
-        op(
-            meta["x"],
-            meta["scale"],
-            meta["group_index"],
-            offset=meta["offset"],
-            dst_dtype=meta["dst_dtype"],
-        )
-    assert str(info.value).splitlines()[0] == cpu_message.splitlines()[0]
+def test_fake_gives_the_cpu_message(inputs, message):
+    raises(to_meta(inputs), message, fn=op)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["scale", "group_index", "offset"])
 def test_cpu_and_cuda_mixed(name):
-    inputs = good()
+    inputs = bad()
     inputs[name] = inputs[name].cuda()
-    raises(inputs, f"{name} must be on the same device as x")
+    raises(inputs, f"{name} must be on the same device as x", exact=False)
