@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm)
                     ": " + cudaGetErrorString(e));
 }
 
-// Blocks of `kernel` that the current device holds at a time: multiprocessors x resident
+// Blocks of group_quant_kernel<XD, SD, K> that the current device holds at a time: multiprocessors x resident
 // blocks per multiprocessor (registers decide: __launch_bounds__ guarantees at least 4).
 // Asked once per kernel and device; these are attribute queries, allowed while a CUDA
 // graph is being captured (stream work is not).
