@@ -92,10 +92,10 @@ __global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm)
                     ": " + cudaGetErrorString(e));
 }
 
-// Blocks of group_quant_kernel<XD, SD, K> that the current device holds at a time: multiprocessors x resident
-// blocks per multiprocessor (registers decide: __launch_bounds__ guarantees at least 4).
-// Asked once per kernel and device; these are attribute queries, allowed while a CUDA
-// graph is being captured (stream work is not).
+// Blocks of group_quant_kernel<XD, SD, K> that the current device holds at a time:
+// multiprocessors x resident blocks per multiprocessor (registers decide;
+// __launch_bounds__ guarantees at least 4). Asked once per kernel and device; these are
+// attribute queries, allowed while a CUDA graph is being captured (stream work is not).
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
 int64_t resident_blocks() {
   constexpr int kMaxDevices = 64;
