@@ -21,8 +21,8 @@ _OUTPUT_DTYPE = {
 }
 _FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
-# Resolved once: looking up torch.ops.groupquant.npu_group_quant.default on every call
-# cost about 3 us, a third of a decode-sized call (groupquant/_C registered it already).
+# Resolved once (groupquant/_C registered it already): the lookup through torch.ops costs
+# about 0.2 us a call, some 4% of a decode-sized call.
 _OP = torch.ops.groupquant.npu_group_quant.default
 
 
