@@ -67,17 +67,14 @@ test-python: install-python
 demo: install-python
 	$(PY) examples/demo.py
 
-# ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90 and run
-# the launcher's host-side tests. The kernel's logic is tested on the CPU by `make test`
+# ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90, check
+# the kernels' PTX (no FMA, 16-byte loads and stores, no spills: tests/cuda/check_device_code.py),
+# run the launcher's host-side tests, and have setup.py build and link groupquant._C_cuda
+# against stand-ins for the CUDA parts that the venv's CPU build of torch lacks
+# (tests/cuda/check_extension_build.py). The kernel's logic is tested on the CPU by `make test`
 # (tests/cpp/cuda_body_test.cc); the GPU tests are tests/python/test_cuda.py.
 CUDA_BUILD ?= build-cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
-
-# Also: the kernels' PTX is checked (no FMA, 16-byte loads and stores, no spills:
-# tests/cuda/check_device_code.py) and the torch CUDA binding is compiled against the venv's
-# torch headers (it cannot be linked without a CUDA build of torch).
-TORCH_INCLUDE_DIRS = $(shell $(PY) -c "import sysconfig; from torch.utils.cpp_extension \
-  import include_paths; print(';'.join(include_paths() + [sysconfig.get_paths()['include']]))")
 
 cuda: deps $(VENV_STAMP)
 	@if [ -z "$(NVCC)" ]; then \
@@ -85,12 +82,11 @@ cuda: deps $(VENV_STAMP)
 	  exit 1; \
 	fi
 	CUDACXX="$(NVCC)" cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release \
-	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90" \
-	  -DGROUPQUANT_TORCH_INCLUDE_DIRS="$(TORCH_INCLUDE_DIRS)"
-	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test \
-	  groupquant_torch_cuda_binding
+	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
 	cmake --build $(CUDA_BUILD) --target groupquant_cuda_check_device_code
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
+	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as

@@ -6,7 +6,8 @@ library that the extension links. The extension itself compiles only the binding
 
     pip install --no-build-isolation .     # torch==2.13.0 must already be installed
 
-Build trees: build/python-core/cmake (the core) and build/python-core/setuptools.
+Build trees: build/python-core/cmake (the core) and build/python-core/setuptools
+($GROUPQUANT_BUILD_DIR instead of build/python-core when set).
 """
 
 import os
@@ -18,7 +19,7 @@ from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension, include_paths
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-BUILD_DIR = os.path.join(ROOT, "build", "python-core")
+BUILD_DIR = os.environ.get("GROUPQUANT_BUILD_DIR") or os.path.join(ROOT, "build", "python-core")
 CORE_BUILD_DIR = os.path.join(BUILD_DIR, "cmake")
 CORE_LIB = os.path.join(CORE_BUILD_DIR, "libgroupquant.a")
 JOBS = os.environ.get("GROUPQUANT_BUILD_JOBS", str(min(os.cpu_count() or 1, 8)))
@@ -70,7 +71,7 @@ class BuildExtensionWithCore(BuildExtension):
     def run(self):
         # With CUDA, the same tree also builds groupquant_cuda (kernels + launcher +
         # core) for sm_80 and sm_90 (GROUPQUANT_CUDA_ARCHITECTURES overrides, e.g. "80;90;100").
-        cuda_args = [] if NVCC is None else [
+        cuda_args = ["-DGROUPQUANT_ENABLE_CUDA=OFF"] if NVCC is None else [
             "-DGROUPQUANT_ENABLE_CUDA=ON",
             "-DCMAKE_CUDA_ARCHITECTURES=" + os.environ.get("GROUPQUANT_CUDA_ARCHITECTURES", "80;90")]
         targets = ["groupquant"] + ([] if NVCC is None else ["groupquant_cuda"])

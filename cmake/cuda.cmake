@@ -73,21 +73,3 @@ else()
   message(WARNING "groupquant: no python3 or ptxas: target groupquant_cuda_check_device_code "
                   "(the kernels' PTX check) is not available")
 endif()
-
-# The torch CUDA binding (python/groupquant/csrc/op_cuda.cpp), compiled but not linked:
-# linking needs a CUDA build of torch, which CI does not have. Compiling it against the
-# installed torch's headers (`make cuda` passes GROUPQUANT_TORCH_INCLUDE_DIRS) keeps it
-# from rotting unseen. torch's CPU wheel lacks one generated header,
-# c10/cuda/impl/cuda_cmake_macros.h (Windows export macros only), hence the define.
-set(GROUPQUANT_TORCH_INCLUDE_DIRS "" CACHE STRING
-    "torch's and Python's include directories: compile-check the torch CUDA binding")
-if(GROUPQUANT_TORCH_INCLUDE_DIRS)
-  add_library(groupquant_torch_cuda_binding OBJECT EXCLUDE_FROM_ALL
-              python/groupquant/csrc/op_cuda.cpp)
-  target_include_directories(groupquant_torch_cuda_binding SYSTEM
-    PRIVATE ${GROUPQUANT_TORCH_INCLUDE_DIRS} ${CUDAToolkit_INCLUDE_DIRS})
-  target_include_directories(groupquant_torch_cuda_binding
-    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR})
-  target_compile_definitions(groupquant_torch_cuda_binding PRIVATE C10_CUDA_NO_CMAKE_CONFIGURE_FILE)
-  target_compile_options(groupquant_torch_cuda_binding PRIVATE -Wall -Wextra -Werror)
-endif()
