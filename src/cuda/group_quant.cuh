@@ -29,6 +29,7 @@
 
 #include "src/element.h"
 #include "src/problem.h"
+#include "src/validate.h"
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
@@ -451,17 +452,14 @@ struct Misaligned {
   int64_t size, remainder;
 };
 inline Misaligned misaligned_argument(const Problem& pr) {
-  const auto size_of = [](gq_dtype d) -> int64_t {
-    return d == GQ_DTYPE_FLOAT32 || d == GQ_DTYPE_INT32 ? 4 : d == GQ_DTYPE_INT64 ? 8 : 2;
-  };
   const struct {
     const char* name;
     const char* ptr;
     int64_t size;
-  } args[] = {{"x", pr.x, size_of(pr.x_dtype)},
-              {"scale", pr.scale, size_of(pr.scale_dtype)},
-              {"group_index", pr.group_index, size_of(pr.group_index_dtype)},
-              {"offset", pr.offset, size_of(pr.scale_dtype)},
+  } args[] = {{"x", pr.x, dtype_size(pr.x_dtype)},
+              {"scale", pr.scale, dtype_size(pr.scale_dtype)},
+              {"group_index", pr.group_index, dtype_size(pr.group_index_dtype)},
+              {"offset", pr.offset, dtype_size(pr.scale_dtype)},
               {"y", pr.y, pr.kind == GQ_OUTPUT_INT8 ? 1 : 4}};
   for (const auto& a : args) {
     const auto remainder = static_cast<int64_t>(reinterpret_cast<uintptr_t>(a.ptr) % a.size);
