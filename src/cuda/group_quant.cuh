@@ -376,8 +376,8 @@ GQ_HOST_DEVICE void quantize_row(const Params& p, int64_t row, int64_t g, int64_
   scalar_columns<XD, SD, K>(p, xr, sr, yr, tail, p.N, lane, has_offset, offset);
 }
 
-// lanes is a power of two, so a thread's row and lane are a shift and a mask: a 64-bit
-// division is a subroutine call on the GPU, and ptxas spilled registers around it.
+// lanes is a power of two, so a thread's row and lane are a shift and a mask, not a 64-bit
+// division (a subroutine call on the GPU).
 GQ_HOST_DEVICE int log2_of_power_of_two(int32_t v) {
 #if defined(__CUDA_ARCH__)
   return __ffs(v) - 1;
