@@ -43,6 +43,8 @@ typedef enum gq_dtype {
   GQ_DTYPE_INT8 = 3,
   GQ_DTYPE_INT32 = 4,
   GQ_DTYPE_INT64 = 5,
+  GQ_DTYPE_FLOAT8_E4M3FN = 6, /* OCP fp8 e4m3, finite-only (torch.float8_e4m3fn) */
+  GQ_DTYPE_FLOAT8_E5M2 = 7,   /* OCP fp8 e5m2 (torch.float8_e5m2) */
   /* Not dtypes: they make every int32 value a valid gq_dtype in C++ too, since callers
    * from C or FFI may pass any code; the library rejects unknown ones with a message. */
   GQ_DTYPE_RANGE_MIN_ = -0x7FFFFFFF - 1,
@@ -52,6 +54,8 @@ typedef enum gq_dtype {
 typedef enum gq_output_kind {
   GQ_OUTPUT_INT8 = 0,                     /* torch dst_dtype None / int8 / qint8: int8 [M, N] */
   GQ_OUTPUT_INT4_PACKED = 1,              /* torch dst_dtype quint4x2: int32 [M, N/8] */
+  GQ_OUTPUT_FLOAT8_E4M3FN = 2,            /* fp8 e4m3fn [M, N] (npu_dynamic_quant, chip 950) */
+  GQ_OUTPUT_FLOAT8_E5M2 = 3,              /* fp8 e5m2 [M, N] (npu_dynamic_quant, chip 950) */
   GQ_OUTPUT_RANGE_MIN_ = -0x7FFFFFFF - 1, /* not kinds: see GQ_DTYPE_RANGE_MIN_ */
   GQ_OUTPUT_RANGE_MAX_ = 0x7FFFFFFF
 } gq_output_kind;
@@ -98,6 +102,45 @@ GQ_API gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtyp
 GQ_API gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale,
                                 const gq_tensor* group_index, const gq_tensor* offset,
                                 gq_output_kind kind, const gq_options* options, const gq_tensor* y);
+
+/* ---- npu_dynamic_quant / npu_dynamic_quant_asymmetric (SPEC-dynamic-quant.md) ----------
+ * Per-token quantization: each row r of x (rank 2..8, [..., H], fp16 or bf16) is first
+ * multiplied by a smooth row (smooth_scales [H], or [E, H] with the row's expert chosen
+ * through group_index like gq_group_quant's), then quantized with its own scale (and, for
+ * the asymmetric op, offset) derived from the row's max |x*s| (or max and min). */
+
+/* The NPU generation whose arithmetic to reproduce: Atlas A2/A3 (SPEC 2.2-2.3) or
+ * Ascend 950 (SPEC 2.4-2.5). */
+typedef enum gq_chip {
+  GQ_CHIP_A2 = 0,
+  GQ_CHIP_950 = 1,
+  GQ_CHIP_RANGE_MIN_ = -0x7FFFFFFF - 1, /* not chips: see GQ_DTYPE_RANGE_MIN_ */
+  GQ_CHIP_RANGE_MAX_ = 0x7FFFFFFF
+} gq_chip;
+
+typedef struct gq_dynamic_quant_config {
+  gq_output_kind kind; /* INT8, INT4_PACKED (int32 [..., H/8]); FLOAT8_* on chip 950 only */
+  gq_chip chip;
+  int32_t asymmetric; /* 0: npu_dynamic_quant (y, scale); 1: _asymmetric (y, scale, offset) */
+} gq_dynamic_quant_config;
+
+/* y's dtype and shape for x: x's shape with the last dim H (H/8 int32 words for packed
+ * int4); scale and offset are float32 of shape x.shape[:-1]. y_shape has room for 8. */
+GQ_API gq_status gq_dynamic_quant_output_spec(const gq_tensor* x,
+                                              const gq_dynamic_quant_config* config,
+                                              gq_dtype* y_dtype, int32_t* y_ndim,
+                                              int64_t y_shape[8]);
+
+/* Quantizes x on the CPU into the caller-allocated y, scale and (asymmetric only) offset.
+ * smooth_scales and group_index may be NULL; group_index is ignored without
+ * smooth_scales, as on the NPU. offset must be NULL for the symmetric op. options may
+ * be NULL (all hardware threads). Everything, group_index values included, is checked
+ * before anything is written. */
+GQ_API gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
+                                  const gq_tensor* group_index,
+                                  const gq_dynamic_quant_config* config,
+                                  const gq_options* options, const gq_tensor* y,
+                                  const gq_tensor* scale, const gq_tensor* offset);
 
 /* The message of the calling thread's last failure ("" if none). Valid until the
  * next groupquant call on this thread. */

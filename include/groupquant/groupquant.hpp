@@ -43,6 +43,31 @@ GQ_API void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
                                   const gq_tensor& group_index, const gq_tensor* offset,
                                   gq_output_kind kind, const gq_tensor& y);
 
+// ---- npu_dynamic_quant / npu_dynamic_quant_asymmetric (see groupquant.h) ----
+
+struct DynamicOutputSpec {
+  gq_dtype dtype;                 // y's dtype
+  int32_t ndim;                   // y's rank (x's); scale and offset have ndim - 1
+  std::array<int64_t, 8> shape;   // y's shape; scale's is its first ndim - 1 entries
+};
+
+GQ_API DynamicOutputSpec dynamic_quant_output_spec(const gq_tensor& x,
+                                                   const gq_dynamic_quant_config& config);
+
+// Validates every argument (group_index values included), then quantizes x into y, scale
+// and, for config.asymmetric, offset (null otherwise) on the CPU. smooth_scales and
+// group_index may be null.
+GQ_API void dynamic_quant(const gq_tensor& x, const gq_tensor* smooth_scales,
+                          const gq_tensor* group_index, const gq_dynamic_quant_config& config,
+                          const gq_tensor& y, const gq_tensor& scale, const gq_tensor* offset,
+                          const gq_options& options = gq_options{});
+
+// The scalar oracle for dynamic_quant, written to read like SPEC-dynamic-quant.md.
+GQ_API void dynamic_quant_reference(const gq_tensor& x, const gq_tensor* smooth_scales,
+                                    const gq_tensor* group_index,
+                                    const gq_dynamic_quant_config& config, const gq_tensor& y,
+                                    const gq_tensor& scale, const gq_tensor* offset);
+
 }  // namespace groupquant
 
 #endif  // GROUPQUANT_GROUPQUANT_HPP_

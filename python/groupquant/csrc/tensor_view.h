@@ -17,10 +17,10 @@
 namespace groupquant::torch_binding {
 
 // Torch dtypes the core has no code for travel as this code, which names no dtype, so the core
-// rejects it with its usual rule text ("x must be float32, ...: got dtype code 7");
+// rejects it with its usual rule text ("x must be float32, ...: got dtype code -1");
 // raise_core_error() then puts torch's dtype name in place of the code. Checking these dtypes here
 // instead would duplicate the rule text and report a dtype error before a rank error.
-inline constexpr gq_dtype kUnknownDtype = static_cast<gq_dtype>(7);
+inline constexpr gq_dtype kUnknownDtype = static_cast<gq_dtype>(-1);
 
 inline gq_dtype to_gq_dtype(at::ScalarType t) {
   switch (t) {
