@@ -342,8 +342,8 @@ void check_output(const gq_tensor& t, const char* name, int32_t ndim, const int6
   bool same = t.ndim == ndim;
   for (int32_t i = 0; same && i < ndim; ++i) same = t.shape[i] == shape[i];
   if (!same) {
-    fail(std::string(name) + " must have shape " + dims_string(ndim, shape) + " for x " + for_x +
-         ": got " + shape_string(t));
+    fail(std::string(name) + " must have shape " + dims_string(ndim, shape) + " for input " +
+         for_x + ": got " + shape_string(t));
   }
   if (self_overlapping_nd(t)) {
     fail(std::string(name) + " strides must not make elements overlap: got strides " +
