@@ -119,6 +119,20 @@ bool self_overlapping(const gq_tensor& t) {
   return inner_stride == 0 || outer_stride < inner_stride * inner_size;
 }
 
+// The porting mistake: per-group row counts (torch_npu's group_list_type=1) where end rows
+// are wanted. Read only on the error path: whole-list evidence that the values are counts.
+std::string counts_hint(const Problem& p) {
+  int64_t sum = 0;
+  for (int64_t g = 0; g < p.G; ++g) {
+    const int64_t v = load_index(p.group_index, p.group_index_dtype, g * p.group_index_stride);
+    if (v < 0 || __builtin_add_overflow(sum, v, &sum)) return "";
+  }
+  if (sum != p.M) return "";
+  return "; the values sum to M=" + std::to_string(p.M) +
+         ", like per-group counts; end rows, not counts: use torch.cumsum (or "
+         "groupquant.to_group_index)";
+}
+
 void check_group_index_values(const Problem& p) {
   int64_t previous = 0;
   for (int64_t g = 0; g < p.G; ++g) {
@@ -133,12 +147,13 @@ void check_group_index_values(const Problem& p) {
       m << "group_index values must not exceed M=" << p.M << " (x.size(0)): group_index[" << g
         << "]=" << v;
     }
-    if (!m.str().empty()) fail(m.str());
+    if (!m.str().empty()) fail(m.str() + counts_hint(p));
     previous = v;
   }
   if (previous != p.M) {
     fail("group_index last value must equal M=" + std::to_string(p.M) +
-         " (x.size(0)): group_index[" + std::to_string(p.G - 1) + "]=" + std::to_string(previous));
+         " (x.size(0)): group_index[" + std::to_string(p.G - 1) + "]=" + std::to_string(previous) +
+         counts_hint(p));
   }
 }
 
@@ -216,6 +231,13 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   }
   const int64_t G = scale.shape[0];
 
+  // torch_npu's group_list_type=2: [E, 2] (expert, count) pairs instead of end rows.
+  if (a.group_index != nullptr && a.group_index->ndim == 2 && a.group_index->shape != nullptr &&
+      a.group_index->shape[1] == 2) {
+    fail("group_index must be 1-D: got a 2-D tensor of shape " + shape_string(*a.group_index) +
+         "; [E, 2] looks like (expert, count) pairs (group_list_type=2): convert them with "
+         "groupquant.to_group_index(group_list, 2)");
+  }
   const gq_tensor& gi = check_tensor(a.group_index, "group_index", 1, 1, "1-D",
                                      {GQ_DTYPE_INT32, GQ_DTYPE_INT64}, "int32 or int64");
   if (gi.shape[0] != G) {
