@@ -71,7 +71,7 @@ $(INSTALL_STAMP): $(VENV_STAMP) $(PY_SOURCES)
 	@mkdir -p $(BUILD)
 	@echo "== install-python: pip install --no-build-isolation . (the C++ core, then the torch binding)"
 	@rc=0; $(VENV)/bin/pip install -v --no-build-isolation --no-deps . 2>&1 | tee $(BUILD)/pip-install.log \
-	  | { grep --line-buffered -E "^ *\[ *[0-9]+%\] (Building|Linking)|^building '|^Successfully installed" || true; } \
+	  | { grep --line-buffered -E "^ *\[ *[0-9]+%\] (Building|Linking)|^ *building '|^Successfully installed" || true; } \
 	  || rc=$$?; \
 	if [ $$rc != 0 ]; then cat $(BUILD)/pip-install.log; echo "install-python: FAILED (log above: $(BUILD)/pip-install.log)"; exit $$rc; fi
 	@touch $@

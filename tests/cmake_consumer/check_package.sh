@@ -23,6 +23,7 @@ step() {  # runs "$@" with its output in the log; on failure prints the log and 
   fi
 }
 
+echo "CMake package: tests/cmake_consumer against a static and a shared install"
 step cmake --install "$build" --prefix "$build/install"
 step cmake -S . -B "$build/shared" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
 step cmake --build "$build/shared" -j "$jobs"
@@ -51,4 +52,5 @@ for kind in static shared; do
     echo "  $kind $exe: $out"
   done
 done
-echo "CMake package: ok: 3 programs against a static and a shared install (log: $log)"
+echo "CMake package: ok: 3 programs x 2 installs"
+echo "  full log: $log"
