@@ -363,4 +363,8 @@ def test_docstring_example_runs():
 
 def test_exported_names():
     assert groupquant.__all__ == ["npu_group_quant"]
-    assert torch.ops.groupquant.npu_group_quant.default is op.default
+    # The registered schema is the NPU operator's signature, argument for argument.
+    assert str(torch.ops.groupquant.npu_group_quant.default._schema) == (
+        "groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
+        "Tensor? offset=None, ScalarType? dst_dtype=None) -> Tensor"
+    )
