@@ -104,10 +104,10 @@ GQ_API gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale,
 GQ_API const char* gq_last_error(void);
 
 /* CPU kernel selection. The best ISA the CPU supports is picked once; the environment
- * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, auto) or this call overrides it.
+ * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, neon, auto) or this call overrides it.
  * Forcing an ISA the CPU lacks gives GQ_STATUS_UNSUPPORTED. */
 GQ_API gq_status gq_set_cpu_isa(const char* name);
-/* The name of the ISA in use: "scalar", "avx2" or "avx512". */
+/* The name of the ISA in use: "scalar", "avx2", "avx512" (x86-64) or "neon" (aarch64). */
 GQ_API const char* gq_cpu_isa(void);
 /* Whether this build and this CPU can run the named ISA (1) or not (0). */
 GQ_API int gq_cpu_isa_supported(const char* name);

@@ -51,6 +51,7 @@ using RowKernel = void (*)(const void* x, const void* scale, float offset, void*
 #define GQ_ISA_OF_scalar ::groupquant::detail::Isa::kScalar
 #define GQ_ISA_OF_avx2 ::groupquant::detail::Isa::kAvx2
 #define GQ_ISA_OF_avx512 ::groupquant::detail::Isa::kAvx512
+#define GQ_ISA_OF_neon ::groupquant::detail::Isa::kNeon
 
 #define GQ_CPU_KERNEL(isa, x, s, out)                                                         \
   void row_##x##_##s##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
