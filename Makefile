@@ -108,6 +108,53 @@ cuda: deps $(VENV_STAMP)
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
 	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
+# ---- aarch64 (no Arm machine needed): `make test-aarch64` cross-compiles the core and the
+# C++ suite with Debian's g++-aarch64-linux-gnu (cmake/toolchain-aarch64.cmake), against a
+# GoogleTest built here for aarch64 from Debian's sources (/usr/src/googletest), checks that
+# the library has no fused multiply-add, and runs under qemu-aarch64: the ISA selection
+# tests on the default path, the whole suite once per ISA an aarch64 CPU offers (scalar,
+# neon) forced with GROUPQUANT_CPU_ISA (ctest's groupquant_tests_isa_*; the x86 ones are
+# left out: they would only skip, slowly), then the CMake package consumers. The
+# large-index tests (2^31+ elements) are skipped: far too slow emulated.
+.PHONY: deps-aarch64 test-aarch64
+AARCH64_BUILD ?= build-aarch64
+AARCH64_PACKAGES := g++-aarch64-linux-gnu qemu-user googletest
+AARCH64_CMAKE := -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DCMAKE_BUILD_TYPE=Release
+AARCH64_GTEST := $(CURDIR)/$(AARCH64_BUILD)/googletest-install
+AARCH64_INSTALL := $(CURDIR)/$(AARCH64_BUILD)/install
+QEMU_AARCH64 := qemu-aarch64 -L /usr/aarch64-linux-gnu
+
+deps-aarch64: deps
+	@missing="$$(for p in $(AARCH64_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-aarch64: deps-aarch64
+	@mkdir -p $(AARCH64_BUILD) && date +%s > $(AARCH64_BUILD)/.started
+	cmake -S /usr/src/googletest -B $(AARCH64_BUILD)/googletest $(AARCH64_CMAKE) -DBUILD_GMOCK=OFF >/dev/null
+	cmake --build $(AARCH64_BUILD)/googletest -j $(JOBS) >/dev/null
+	cmake --install $(AARCH64_BUILD)/googletest --prefix $(AARCH64_GTEST) >/dev/null
+	cmake -S . -B $(AARCH64_BUILD)/core $(AARCH64_CMAKE) -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_GTEST) >/dev/null
+	cmake --build $(AARCH64_BUILD)/core -j $(JOBS) --target groupquant groupquant_tests
+	@if aarch64-linux-gnu-objdump -d $(AARCH64_BUILD)/core/libgroupquant.a \
+	     | grep -Eq '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub)\s'; then \
+	  echo "libgroupquant.a (aarch64) contains a fused multiply-add" >&2; exit 1; \
+	fi; echo "libgroupquant.a (aarch64): no fused multiply-add"
+	@echo "== under $(QEMU_AARCH64): large-index tests skipped (GROUPQUANT_SKIP_LARGE_TESTS=1, too slow emulated)"
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/core/groupquant_tests --gtest_brief=1 --gtest_filter='CpuIsaSelection.*'
+	GROUPQUANT_SKIP_LARGE_TESTS=1 ctest --test-dir $(AARCH64_BUILD)/core --output-on-failure -j $(JOBS) \
+	  -R '^groupquant_tests_isa_(scalar|neon)$$'
+	cmake --install $(AARCH64_BUILD)/core --prefix $(AARCH64_INSTALL) >/dev/null
+	cmake -S tests/cmake_consumer -B $(AARCH64_BUILD)/consumer $(AARCH64_CMAKE) \
+	  -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_INSTALL) >/dev/null
+	cmake --build $(AARCH64_BUILD)/consumer -j $(JOBS)
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_c
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_cpp
+	@echo "test-aarch64: passed in $$(( $$(date +%s) - $$(cat $(AARCH64_BUILD)/.started) )) s"
+
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as
 # is (default ISA, large-index tests included), then once per CPU path this machine has;
@@ -121,7 +168,7 @@ sanitize: deps
 	  -DGROUPQUANT_SANITIZE=address,undefined
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target groupquant_tests
 	$(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1
-	@for isa in scalar avx2 avx512; do \
+	@for isa in scalar avx2 avx512 neon; do \
 	  echo "== sanitize: GROUPQUANT_CPU_ISA=$$isa"; \
 	  if out="$$(GROUPQUANT_CPU_ISA=$$isa $(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1 2>&1)"; then \
 	    tail -n 2 <<<"$$out"; \
@@ -199,4 +246,5 @@ format-check: deps-format venv
 
 clean:
 	rm -rf $(BUILD) $(CUDA_BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(VENV) \
+	  $(AARCH64_BUILD) \
 	  $(FUZZ_RUN_CORPUS) python/*.egg-info

@@ -161,13 +161,13 @@ GQ_API gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_sc
 GQ_API const char* gq_last_error(void);
 
 /* CPU kernel selection. The best ISA the CPU supports is picked once; the environment
- * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, auto; read once, when first needed) or
+ * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, neon, auto; read once, when first needed) or
  * this call overrides it. Forcing an ISA the CPU lacks gives GQ_STATUS_UNSUPPORTED.
  * The setting is process-wide (this copy of the library) and thread-safe: it applies to
  * calls that start after it, on every thread; calls in flight keep the kernels they
  * chose. Every ISA gives the same bits. */
 GQ_API gq_status gq_set_cpu_isa(const char* name);
-/* The name of the ISA in use: "scalar", "avx2" or "avx512". */
+/* The name of the ISA in use: "scalar", "avx2", "avx512" (x86-64) or "neon" (aarch64). */
 GQ_API const char* gq_cpu_isa(void);
 /* Whether this build and this CPU can run the named ISA (1) or not (0). */
 GQ_API int gq_cpu_isa_supported(const char* name);

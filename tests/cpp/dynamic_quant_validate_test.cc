@@ -61,7 +61,9 @@ std::string outcome(DynamicCall& c) {
   }
   EXPECT_EQ(messages[0], messages[1]);
   EXPECT_EQ(messages[0], messages[2]);
-  if (!messages[0].empty()) EXPECT_EQ(before, outputs_bytes(c)) << "a rejected call wrote";
+  if (!messages[0].empty()) {
+    EXPECT_EQ(before, outputs_bytes(c)) << "a rejected call wrote";
+  }
   return messages[0];
 }
 

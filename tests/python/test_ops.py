@@ -311,7 +311,7 @@ print("OK")
 """
 
 
-@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512", "neon"])
 def test_every_cpu_isa(isa):
     # The kernel set is chosen once per process, so each runs in its own interpreter.
     env = dict(os.environ, GROUPQUANT_CPU_ISA=isa)
