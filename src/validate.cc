@@ -509,7 +509,7 @@ DynamicProblem validate_dynamic_arguments(const DynamicArguments& a, GroupIndexC
   p.op.asymmetric = config.asymmetric != 0;
   p.op.scale_is_reciprocal =
       !p.op.chip_950 && !p.op.asymmetric &&
-      a2_scale_is_reciprocal(smooth != nullptr, gi != nullptr, config.kind, rows, h);
+      a2_scale_is_reciprocal(smooth != nullptr, a.group_index != nullptr, config.kind, rows, h);
   p.rows = rows;
   p.H = h;
   p.x_dtype = x.dtype;
