@@ -137,7 +137,8 @@ test-aarch64: deps-aarch64
 	cmake -S /usr/src/googletest -B $(AARCH64_BUILD)/googletest $(AARCH64_CMAKE) -DBUILD_GMOCK=OFF >/dev/null
 	cmake --build $(AARCH64_BUILD)/googletest -j $(JOBS) >/dev/null
 	cmake --install $(AARCH64_BUILD)/googletest --prefix $(AARCH64_GTEST) >/dev/null
-	cmake -S . -B $(AARCH64_BUILD)/core $(AARCH64_CMAKE) -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_GTEST) >/dev/null
+	cmake -S . -B $(AARCH64_BUILD)/core $(AARCH64_CMAKE) -DGROUPQUANT_BUILD_TESTS=ON \
+	  -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_GTEST) >/dev/null
 	cmake --build $(AARCH64_BUILD)/core -j $(JOBS) --target groupquant groupquant_tests
 	@if aarch64-linux-gnu-objdump -d $(AARCH64_BUILD)/core/libgroupquant.a \
 	     | grep -Eq '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub)\s'; then \

@@ -152,9 +152,9 @@ GQ_API gq_status gq_dynamic_quant_output_spec(const gq_tensor* x,
  * before anything is written. */
 GQ_API gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
                                   const gq_tensor* group_index,
-                                  const gq_dynamic_quant_config* config,
-                                  const gq_options* options, const gq_tensor* y,
-                                  const gq_tensor* scale, const gq_tensor* offset);
+                                  const gq_dynamic_quant_config* config, const gq_options* options,
+                                  const gq_tensor* y, const gq_tensor* scale,
+                                  const gq_tensor* offset);
 
 /* The message of the calling thread's last failure ("" if none). Valid until the
  * next groupquant call on this thread. */

@@ -54,9 +54,9 @@ GQ_API void group_quant_reference(const gq_tensor& x, const gq_tensor& scale,
 // ---- npu_dynamic_quant / npu_dynamic_quant_asymmetric (see groupquant.h) ----
 
 struct DynamicOutputSpec {
-  gq_dtype dtype;                 // y's dtype
-  int32_t ndim;                   // y's rank (x's); scale and offset have ndim - 1
-  std::array<int64_t, 8> shape;   // y's shape; scale's is its first ndim - 1 entries
+  gq_dtype dtype;                // y's dtype
+  int32_t ndim;                  // y's rank (x's); scale and offset have ndim - 1
+  std::array<int64_t, 8> shape;  // y's shape; scale's is its first ndim - 1 entries
 };
 
 GQ_API DynamicOutputSpec dynamic_quant_output_spec(const gq_tensor& x,
