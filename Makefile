@@ -68,10 +68,12 @@ demo: install-python
 	$(PY) examples/demo.py
 
 # ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90, check
-# the kernels' PTX (no FMA, 16-byte loads and stores, no spills: tests/cuda/check_device_code.py),
-# run the launcher's host-side tests, and have setup.py build and link groupquant._C_cuda
+# the kernels' PTX (no FMA, 16-byte loads and stores, no spills, one assertion:
+# tests/cuda/check_device_code.py), run the launcher's host-side tests and its launch shapes
+# (tests/cuda/launch_shape_test.cc), check setup.py's toolkit discovery with CUDA_HOME unset
+# (tests/cuda/test_setup_py.py), and have setup.py build and link groupquant._C_cuda
 # against stand-ins for the CUDA parts that the venv's CPU build of torch lacks
-# (tests/cuda/check_extension_build.py). The kernel's logic is tested on the CPU by `make test`
+# (tests/cuda/check_extension_build.py: one shared core, a failing CUDA build spares _C). The kernel's logic is tested on the CPU by `make test`
 # (tests/cpp/cuda_body_test.cc); the GPU tests are tests/python/test_cuda.py.
 CUDA_BUILD ?= build-cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -83,9 +85,12 @@ cuda: deps $(VENV_STAMP)
 	fi
 	CUDACXX="$(NVCC)" cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release \
 	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
-	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test \
+	  groupquant_cuda_launch_shape_test
 	cmake --build $(CUDA_BUILD) --target groupquant_cuda_check_device_code
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
+	$(CUDA_BUILD)/groupquant_cuda_launch_shape_test --gtest_brief=1
+	env -u CUDA_HOME -u CUDA_PATH $(PY) -m pytest -q tests/cuda/test_setup_py.py
 	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
