@@ -93,6 +93,19 @@ cuda: deps $(VENV_STAMP)
 	env -u CUDA_HOME -u CUDA_PATH $(PY) -m pytest -q tests/cuda/test_setup_py.py
 	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
+# ---- The first GPU run: `make gpu-check` on a machine with an NVIDIA GPU, nvcc and a CUDA
+# build of torch (any recent version) already installed in $(PYTHON): no venv, no download.
+# Installs the package into that Python (pip --no-build-isolation --no-deps, _C_cuda
+# required), runs tests/python/test_cuda.py with GROUPQUANT_REQUIRE_CUDA=1 and -rs, then
+# bench/bench_cuda.py --quick; prints one summary and writes everything to $(GPU_CHECK_OUT)/
+# (tests/cuda/gpu_check.py; under 8 minutes). GPU_CHECK_ARGS=--dry-run: preflight only;
+# WHEELHOUSE=dir: pytest/numpy wheels for a Python that lacks them.
+GPU_CHECK_OUT ?= gpu-check-results
+.PHONY: gpu-check
+gpu-check:
+	$(PYTHON) tests/cuda/gpu_check.py --python "$$(command -v $(PYTHON))" --out "$(GPU_CHECK_OUT)" \
+	  $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") $(GPU_CHECK_ARGS)
+
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as
 # is (default ISA, large-index tests included), then once per CPU path this machine has;

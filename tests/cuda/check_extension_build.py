@@ -46,26 +46,41 @@ exec(code, {"__file__": setup_py, "__name__": "__main__"})
 TORCH_OR_PYTHON = re.compile(r"^(c10::|at::|torch::|caffe2::|_?Py)")
 
 
-def symbols(library: str, undefined: bool) -> list[str]:
-    """Dynamic symbols of a library (demangled): its strong undefined ones, or the ones it
-    defines in its text and data (not weak: inline and template code may repeat)."""
+def symbols(library: str, undefined: bool, weak: bool = False) -> set[str]:
+    """Dynamic symbols of a library (mangled): its strong undefined ones, or the ones it
+    defines in its text and data (weak ones too if asked: inline and template code, which
+    every library that uses it may define)."""
     flag = "--undefined-only" if undefined else "--defined-only"
     lines = subprocess.check_output(["nm", "-D", flag, library], text=True).splitlines()
-    kinds = {"U"} if undefined else set("TDBR")
-    names = [f[-1] for f in map(str.split, lines) if len(f) >= 2 and f[-2] in kinds]
+    kinds = {"U"} if undefined else set("TDBR" + ("WVui" if weak else ""))
+    return {f[-1] for f in map(str.split, lines) if len(f) >= 2 and f[-2] in kinds}
+
+
+def demangle(names) -> list[str]:
     return subprocess.run(
-        ["c++filt"], input="\n".join(names), capture_output=True, text=True, check=True
+        ["c++filt"], input="\n".join(sorted(names)), capture_output=True, text=True, check=True
     ).stdout.splitlines()
 
 
-def unexpected_undefined(library: str, core: list[str]) -> tuple[int, list[str]]:
+def torch_defined() -> set[str]:
+    """What torch's CPU libraries export: also libstdc++ code that they carry and that an
+    extension's references bind to (std::__exception_ptr::exception_ptr::_M_addref)."""
+    import torch
+
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+    names = set()
+    for name in ("libc10.so", "libtorch_cpu.so", "libtorch.so", "libtorch_python.so"):
+        if os.path.exists(os.path.join(lib, name)):
+            names |= symbols(os.path.join(lib, name), undefined=False, weak=True)
+    return names
+
+
+def unexpected_undefined(library: str, provided: set[str]) -> tuple[int, list[str]]:
     """(undefined symbols, those that neither torch, Python, the core nor a versioned
-    library define)."""
+    library define; demangled)."""
     undefined = symbols(library, undefined=True)
-    unversioned = [n for n in undefined if "@" not in n]
-    return len(undefined), sorted(
-        n for n in unversioned if n and not TORCH_OR_PYTHON.match(n) and n not in core
-    )
+    unversioned = {n for n in undefined if "@" not in n} - provided
+    return len(undefined), sorted(n for n in demangle(unversioned) if not TORCH_OR_PYTHON.match(n))
 
 
 def toolkit(nvcc: str) -> str:
@@ -129,7 +144,7 @@ def check_one_core(package_dir: str, files: list[str]) -> list[str]:
     core = os.path.join(package_dir, "libgroupquant.so.0")
     if not os.path.isfile(core):
         return [f"no libgroupquant.so.0 next to the extensions in {package_dir}: {files}"]
-    core_defined = set(symbols(core, undefined=False))
+    core_defined = symbols(core, undefined=False)
     if "gq_last_error" not in core_defined or "gq_set_cpu_isa" not in core_defined:
         problems.append("libgroupquant.so.0 does not define gq_last_error / gq_set_cpu_isa")
     for ext in ("_C", "_C_cuda"):
@@ -147,10 +162,11 @@ def check_one_core(package_dir: str, files: list[str]) -> list[str]:
         m = re.search(r"libgroupquant\.so\.0 => (\S+)", ldd)
         if not m or os.path.realpath(m[1]) != os.path.realpath(core):
             problems.append(f"{name}: ldd resolves libgroupquant.so.0 to {m and m[1]}, not {core}")
-        copies = sorted(core_defined & set(symbols(path, undefined=False)))
+        copies = demangle(core_defined & symbols(path, undefined=False))
         if copies:
             problems.append(f"{name} defines core symbols itself: {copies[:10]}")
-        count, unexpected = unexpected_undefined(path, sorted(core_defined))
+        provided = symbols(core, undefined=False, weak=True) | torch_defined()
+        count, unexpected = unexpected_undefined(path, provided)
         if unexpected:
             problems.append(
                 f"{name} needs symbols at load time that neither torch, Python nor the core "
