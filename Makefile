@@ -88,10 +88,12 @@ demo: install-python
 	$(PY) examples/demo.py
 
 # ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90, check
-# the kernels' PTX (no FMA, 16-byte loads and stores, no spills: tests/cuda/check_device_code.py),
-# run the launcher's host-side tests, and have setup.py build and link groupquant._C_cuda
+# the kernels' PTX (no FMA, 16-byte loads and stores, no spills, one assertion:
+# tests/cuda/check_device_code.py), run the launcher's host-side tests and its launch shapes
+# (tests/cuda/launch_shape_test.cc), check setup.py's toolkit discovery with CUDA_HOME unset
+# (tests/cuda/test_setup_py.py), and have setup.py build and link groupquant._C_cuda
 # against stand-ins for the CUDA parts that the venv's CPU build of torch lacks
-# (tests/cuda/check_extension_build.py). The kernel's logic is tested on the CPU by `make test`
+# (tests/cuda/check_extension_build.py: one shared core, a failing CUDA build spares _C). The kernel's logic is tested on the CPU by `make test`
 # (tests/cpp/cuda_body_test.cc); the GPU tests are tests/python/test_cuda.py.
 CUDA_BUILD ?= build-cuda
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
@@ -103,9 +105,12 @@ cuda: deps $(VENV_STAMP)
 	fi
 	CUDACXX="$(NVCC)" cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release \
 	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="80;90"
-	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test
+	cmake --build $(CUDA_BUILD) -j $(JOBS) --target groupquant_cuda groupquant_cuda_launcher_test \
+	  groupquant_cuda_launch_shape_test
 	cmake --build $(CUDA_BUILD) --target groupquant_cuda_check_device_code
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
+	$(CUDA_BUILD)/groupquant_cuda_launch_shape_test --gtest_brief=1
+	env -u CUDA_HOME -u CUDA_PATH $(PY) -m pytest -q tests/cuda/test_setup_py.py
 	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
 # ---- aarch64 (no Arm machine needed): `make test-aarch64` cross-compiles the core and the
@@ -155,6 +160,19 @@ test-aarch64: deps-aarch64
 	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_c
 	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_cpp
 	@echo "test-aarch64: passed in $$(( $$(date +%s) - $$(cat $(AARCH64_BUILD)/.started) )) s"
+
+# ---- The first GPU run: `make gpu-check` on a machine with an NVIDIA GPU, nvcc and a CUDA
+# build of torch (any recent version) already installed in $(PYTHON): no venv, no download.
+# Installs the package into that Python (pip --no-build-isolation --no-deps, _C_cuda
+# required), runs tests/python/test_cuda.py with GROUPQUANT_REQUIRE_CUDA=1 and -rs, then
+# bench/bench_cuda.py --quick; prints one summary and writes everything to $(GPU_CHECK_OUT)/
+# (tests/cuda/gpu_check.py; under 8 minutes). GPU_CHECK_ARGS=--dry-run: preflight only;
+# WHEELHOUSE=dir: pytest/numpy wheels for a Python that lacks them.
+GPU_CHECK_OUT ?= gpu-check-results
+.PHONY: gpu-check
+gpu-check:
+	$(PYTHON) tests/cuda/gpu_check.py --python "$$(command -v $(PYTHON))" --out "$(GPU_CHECK_OUT)" \
+	  $(if $(WHEELHOUSE),--wheelhouse "$(WHEELHOUSE)") $(GPU_CHECK_ARGS)
 
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as

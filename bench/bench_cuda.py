@@ -15,9 +15,9 @@ allocates beyond the memory live before it (torch.cuda.max_memory_allocated, cac
 allocator): for ours it should be y alone.
 
     python bench/bench_cuda.py            # all shapes, prints the table
-    python bench/bench_cuda.py --quick    # fewer rounds (a smoke test)
-Writes bench/results/bench_cuda.json. Targets (issue 5): ours >= 0.85 x copy on the
-large shapes, and >= 1.2 x torch.compile.
+    python bench/bench_cuda.py --quick    # 4 shapes, 3 rounds (`make gpu-check`: ~1-2 min)
+Writes bench_cuda.json to bench/results/ (--out DIR elsewhere). Targets (issue 5): ours
+>= 0.85 x copy on the large shapes, and >= 1.2 x torch.compile.
 """
 
 import argparse
@@ -33,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 
 CONTENDERS = ["copy", "eager", "compile", "ours"]
+# --quick: int8 and int4 at a large shape, many experts, one decode shape.
+QUICK_SHAPES = ["8192x7168 G32 bf16->int8", "8192x7168 G32 bf16->int4", "G256", "decode 32x"]
 TARGET_COPY_FRACTION = 0.85  # large shapes
 TARGET_OVER_COMPILE = 1.2
 
@@ -126,15 +128,16 @@ def main(argv=None):
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--quick", action="store_true", help="4 shapes, 3 rounds")
     parser.add_argument("--shapes", default="", help="comma-separated substrings of shape names")
+    parser.add_argument("--out", default=RESULTS, help="directory for bench_cuda.json")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_cuda: no CUDA device", file=sys.stderr)
         return 2
     device = torch.device("cuda")
     rounds = 3 if args.quick else 15
-    wanted = [s for s in args.shapes.split(",") if s]
+    wanted = [s for s in args.shapes.split(",") if s] or (QUICK_SHAPES if args.quick else [])
     shapes = [s for s in GPU_SHAPES if not wanted or any(w in s[0] for w in wanted)]
     results = [bench_shape(s, rounds, device) for s in shapes]
 
@@ -169,12 +172,14 @@ def main(argv=None):
         f"targets (large shapes): ours >= {TARGET_COPY_FRACTION} x copy and >= "
         f"{TARGET_OVER_COMPILE} x torch.compile: {'met' if ok else 'NOT met'}"
     )
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "bench_cuda.json"), "w") as f:
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_cuda.json"), "w") as f:
         json.dump(
             {
                 "device": torch.cuda.get_device_name(),
                 "torch": torch.__version__,
+                "cuda": torch.version.cuda,
+                "quick": args.quick,
                 "results": results,
             },
             f,

@@ -1,6 +1,9 @@
-# The CUDA backend (GROUPQUANT_ENABLE_CUDA=ON): library groupquant_cuda = the kernels and
-# launcher of src/cuda/ plus the core (validation, gq_last_error, the CPU path). Needs
-# nvcc, not a GPU. Default architectures sm_80 and sm_90 (Ampere, Hopper).
+# The CUDA backend (GROUPQUANT_ENABLE_CUDA=ON): static library groupquant_cuda = the kernels
+# and launcher of src/cuda/ only; it links the core library (groupquant: validation,
+# gq_last_error, the CPU path) rather than carrying a copy of it, so a process that loads
+# both (the torch package's _C and _C_cuda, with BUILD_SHARED_LIBS=ON) has one core.
+# Needs nvcc, not a GPU. Default architectures sm_80 and sm_90 (Ampere, Hopper); setup.py
+# passes torch's list.
 if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
   find_program(GQ_NVCC nvcc HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda PATH_SUFFIXES bin)
   if(GQ_NVCC)
@@ -25,23 +28,29 @@ find_package(CUDAToolkit REQUIRED)
 set(GQ_CUDA_FLAGS -fmad=false -ftz=false -prec-div=true -prec-sqrt=true
     -Xcompiler=-Wall,-Wextra,-ffp-contract=off)
 
-add_library(groupquant_cuda src/cuda/group_quant.cu)
+# Static and position-independent: linked into the torch extension _C_cuda.
+add_library(groupquant_cuda STATIC src/cuda/group_quant.cu)
 add_library(groupquant::groupquant_cuda ALIAS groupquant_cuda)
-target_compile_options(groupquant_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:${GQ_CUDA_FLAGS}>)
+# --threads=0: one nvcc thread per architecture (the extension's build has several).
+target_compile_options(groupquant_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:${GQ_CUDA_FLAGS}>
+  $<$<COMPILE_LANGUAGE:CUDA>:--threads=0>)
 target_include_directories(groupquant_cuda
   PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
   PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-# The core's objects go into this library, so it stands alone (one gq_last_error).
-target_sources(groupquant_cuda PRIVATE $<TARGET_OBJECTS:groupquant_objects>)
-target_link_libraries(groupquant_cuda PUBLIC CUDA::cudart Threads::Threads)
+target_link_libraries(groupquant_cuda PUBLIC groupquant CUDA::cudart)
 
-# The launcher's host side, runnable without a GPU (`make cuda` runs it).
+# The launcher's host side, runnable without a GPU (`make cuda` runs these).
 find_package(GTest)
 if(GTest_FOUND)
   add_executable(groupquant_cuda_launcher_test tests/cpp/cuda_launcher_test.cc)
   target_compile_options(groupquant_cuda_launcher_test PRIVATE -Wall -Wextra)
   target_include_directories(groupquant_cuda_launcher_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
   target_link_libraries(groupquant_cuda_launcher_test PRIVATE groupquant_cuda GTest::gtest GTest::gtest_main)
+  # The launch shape (src/cuda/launch_shape.h), its grids simulated on the host.
+  add_executable(groupquant_cuda_launch_shape_test tests/cuda/launch_shape_test.cc)
+  target_compile_options(groupquant_cuda_launch_shape_test PRIVATE -Wall -Wextra -ffp-contract=off)
+  target_include_directories(groupquant_cuda_launch_shape_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(groupquant_cuda_launch_shape_test PRIVATE groupquant GTest::gtest GTest::gtest_main)
 endif()
 
 # The kernels' PTX, one file per architecture, built with the flags above, and the check

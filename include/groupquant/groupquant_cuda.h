@@ -1,7 +1,7 @@
 /* groupquant on NVIDIA GPUs: the same operator as groupquant.h, on device memory.
  *
- * Library: groupquant_cuda (CMake option GROUPQUANT_ENABLE_CUDA=ON); it contains the core
- * library, so gq_last_error(), gq_output_spec() and the CPU entry points are there too.
+ * Library: groupquant_cuda (CMake option GROUPQUANT_ENABLE_CUDA=ON); it links the core
+ * library groupquant, which has gq_last_error(), gq_output_spec() and the CPU entry points.
  */
 #ifndef GROUPQUANT_GROUPQUANT_CUDA_H_
 #define GROUPQUANT_GROUPQUANT_CUDA_H_

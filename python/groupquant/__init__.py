@@ -1,20 +1,58 @@
 """groupquant: Ascend's ``torch_npu.npu_group_quant``, bit for bit, as a PyTorch operator.
 
 ``import groupquant`` registers ``torch.ops.groupquant.npu_group_quant`` (CPU, and
-CUDA when that extension was built); :func:`groupquant.npu_group_quant` is the same op
-with the NPU operator's signature.
+CUDA when that extension was built and loads); :func:`groupquant.npu_group_quant` is the
+same op with the NPU operator's signature.
 """
 
 import importlib.util
+import warnings
 
-import torch  # noqa: F401  (loads libtorch before the extension that links it)
+import torch  # loads libtorch before the extensions that link it
 
 from . import _C  # noqa: F401  (registers the schema and the CPU implementation)
 
-if importlib.util.find_spec("groupquant._C_cuda") is not None:
-    from . import _C_cuda  # noqa: F401  (the CUDA implementation, when it was built)
 
-from .ops import npu_group_quant
+def _load_cuda():
+    """Imports the CUDA implementation; returns None, or why CUDA tensors cannot use the op.
+
+    Never raises: a CUDA extension that cannot load (a CUDA runtime older than the one it
+    was built against, torch replaced after the build) must not take the CPU op down.
+    Warns where the user has a CUDA torch but no working CUDA op."""
+    try:
+        from ._build_info import CUDA_BUILD  # written by setup.py: (state, reason)
+    except ImportError:
+        CUDA_BUILD = ("unknown", "no build record (groupquant/_build_info.py)")
+    if importlib.util.find_spec("groupquant._C_cuda") is None:
+        state, reason = CUDA_BUILD
+        why = f"groupquant._C_cuda was not built ({state}: {reason})"
+        if state in ("failed", "built") or (torch.version.cuda is not None and state == "skipped"):
+            warnings.warn(
+                f"{why}; the CUDA implementation is unavailable, the CPU one is unaffected. "
+                "Reinstall with the CUDA toolkit that matches torch's CUDA "
+                "(GROUPQUANT_NO_CUDA=1 builds CPU only, without this warning).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return why
+    try:
+        from . import _C_cuda  # noqa: F401  (registers the CUDA implementation)
+    except (ImportError, OSError) as e:
+        why = f"groupquant._C_cuda failed to load: {type(e).__name__}: {e}"
+        warnings.warn(
+            f"{why}; the CUDA implementation is unavailable, the CPU one is unaffected. "
+            "Reinstall groupquant against the torch and CUDA runtime now installed.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return why
+    return None
+
+
+# None when the CUDA implementation is registered; otherwise why not (tests report it).
+_cuda_unavailable = _load_cuda()
+
+from .ops import npu_group_quant  # noqa: E402
 
 __all__ = ["npu_group_quant"]
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "src/cuda/group_quant.cuh"
+#include "src/cuda/launch_shape.h"
 #include "src/validate.h"
 
 // The device-side assertion handler, declared exactly as glibc's <assert.h> does (which
@@ -26,9 +27,11 @@ void set_last_error(const char* message);  // src/api.cc: the text of gq_last_er
 namespace cuda {
 namespace {
 
-// Set by the first thread that reports a bad group_index, so the message is printed
-// once, not once per failing thread. (The assertion that follows poisons the context,
-// so the flag never needs resetting.)
+// Claimed by the first thread that finds group_index invalid: it alone prints what is
+// wrong and fails the assertion; every other failing thread just returns (its rows stay
+// unwritten, and the launch fails anyway). One message and one assertion, so the useful
+// line cannot be pushed out of the device printf buffer at large M. The assertion
+// poisons the context, so the flag never needs resetting.
 __device__ int g_reported = 0;
 
 // Prints what is wrong with group_index, then fails a device-side assertion: the launch
@@ -36,38 +39,36 @@ __device__ int g_reported = 0;
 // kernels (CUDA_KERNEL_ASSERT). __assert_fail is called directly so that NDEBUG, which
 // compiles assert() out of release builds, cannot silence it.
 __device__ __noinline__ void fail_group_index(const Failure f, int64_t M) {
-  if (atomicExch(&g_reported, 1) == 0) {
-    const long long i = f.index, v = f.value, o = f.other, m = M;
-    switch (f.code) {
-      case Failure::kNegative:
-        printf("groupquant: group_index values must be non-negative: group_index[%lld]=%lld\n", i,
-               v);
-        break;
-      case Failure::kDecreasing:
-        printf(
-            "groupquant: group_index must be non-decreasing: group_index[%lld]=%lld < "
-            "group_index[%lld]=%lld\n",
-            i, v, i - 1, o);
-        break;
-      case Failure::kAboveM:
-        printf(
-            "groupquant: group_index values must not exceed M=%lld (x.size(0)): "
-            "group_index[%lld]=%lld\n",
-            m, i, v);
-        break;
-      case Failure::kLastNotM:
-        printf(
-            "groupquant: group_index last value must equal M=%lld (x.size(0)): "
-            "group_index[%lld]=%lld\n",
-            m, i, v);
-        break;
-      default:
-        printf(
-            "groupquant: group_index must be non-negative, non-decreasing and end at M=%lld "
-            "(x.size(0)): no group owns row %lld\n",
-            m, o);
-        break;
-    }
+  if (atomicExch(&g_reported, 1) != 0) return;  // another thread reports
+  const long long i = f.index, v = f.value, o = f.other, m = M;
+  switch (f.code) {
+    case Failure::kNegative:
+      printf("groupquant: group_index values must be non-negative: group_index[%lld]=%lld\n", i, v);
+      break;
+    case Failure::kDecreasing:
+      printf(
+          "groupquant: group_index must be non-decreasing: group_index[%lld]=%lld < "
+          "group_index[%lld]=%lld\n",
+          i, v, i - 1, o);
+      break;
+    case Failure::kAboveM:
+      printf(
+          "groupquant: group_index values must not exceed M=%lld (x.size(0)): "
+          "group_index[%lld]=%lld\n",
+          m, i, v);
+      break;
+    case Failure::kLastNotM:
+      printf(
+          "groupquant: group_index last value must equal M=%lld (x.size(0)): "
+          "group_index[%lld]=%lld\n",
+          m, i, v);
+      break;
+    default:
+      printf(
+          "groupquant: group_index must be non-negative, non-decreasing and end at M=%lld "
+          "(x.size(0)): no group owns row %lld\n",
+          m, o);
+      break;
   }
   __assert_fail("group_index is valid (SPEC.md; see the groupquant message above)", __FILE__,
                 __LINE__, __func__);
@@ -122,8 +123,8 @@ int64_t resident_blocks() {
   return n;
 }
 
-// Blocks enough to cover every row once, but no more than the GPU holds at a time:
-// larger problems go grid-stride, one wave of blocks.
+// The grid from M, N and G (launch_shape.h), at most one wave of blocks: larger problems
+// go grid-stride.
 void launch(const Problem& pr, cudaStream_t stream) {
   if (pr.empty()) return;  // nothing to write; group_index is not inspected (SPEC)
   if (const Misaligned m = misaligned_argument(pr); m.name != nullptr) {
@@ -132,14 +133,15 @@ void launch(const Problem& pr, cudaStream_t stream) {
                 std::to_string(m.size) + " bytes) on CUDA: got an address " +
                 std::to_string(m.remainder) + " bytes past one");
   }
-  const Params p = make_params(pr);
-  const int64_t rows_per_block = kBlockThreads / p.lanes;
-  const int64_t wanted = (p.M + rows_per_block - 1) / rows_per_block;
+  Params p = make_params(pr);
   dispatch(pr.x_dtype, pr.scale_dtype, pr.kind, [&](auto xd, auto sd, auto k) {
     constexpr gq_dtype XD = decltype(xd)::value, SD = decltype(sd)::value;
     constexpr gq_output_kind K = decltype(k)::value;
-    const int64_t blocks = std::max<int64_t>(1, std::min(wanted, resident_blocks<XD, SD, K>()));
-    group_quant_kernel<XD, SD, K><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(p);
+    const LaunchShape shape =
+        plan_launch(p.M, p.N, p.G, kCols<XD>, p.lanes, resident_blocks<XD, SD, K>());
+    p.lanes = shape.lanes;
+    group_quant_kernel<XD, SD, K>
+        <<<static_cast<unsigned>(shape.blocks), kBlockThreads, 0, stream>>>(p);
   });
   if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) throw_cuda(e, "kernel launch");
 }

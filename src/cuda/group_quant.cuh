@@ -5,8 +5,9 @@
 // here. Only the leaf helpers (16-byte loads and stores, fp16 widening, float -> int)
 // have a device and a host spelling, and both implement the same function.
 //
-// Work mapping: `lanes` consecutive threads share one row (lanes = 1..128, a power of two
-// that divides the block), rows are taken grid-stride, and every lane of a row finds the
+// Work mapping: `lanes` consecutive threads share one row (lanes a power of two: 1..128
+// within a block, or whole blocks for a few very wide rows, launch_shape.h), rows are
+// taken grid-stride, and every lane of a row finds the
 // row's group itself (a binary search over group_index whose loads hit the same address
 // across the row's lanes, so a warp issues them as broadcasts). A row is processed in
 // chunks of kCols columns: 32 bytes of x (two 16-byte loads: 8 fp32 or 16 fp16/bf16
@@ -42,7 +43,7 @@
 
 namespace groupquant::detail::cuda {
 
-// Threads per block; lanes per row divide it.
+// Threads per block; choose_lanes' lanes per row divide it.
 inline constexpr int kBlockThreads = 256;
 inline constexpr int kMaxLanesPerRow = 128;
 

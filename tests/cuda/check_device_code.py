@@ -10,7 +10,10 @@ architecture:
   streaming loads of x (ld.global.cs.v4), 16-byte read-only loads of scale
   (ld.global.nc.v4) and the widest store the chunk allows (st.global.cs.v4/.v2/.u32);
 - occupancy: no register spills, and few enough registers that four 256-thread blocks
-  fit on an SM (<= 64 per thread; 65536 registers per SM on sm_80 and sm_90).
+  fit on an SM (<= 64 per thread; 65536 registers per SM on sm_80 and sm_90);
+- one report of a bad group_index: a single __assertfail call site, in a function that
+  first claims the g_reported flag with an atomic exchange and branches past its printf
+  and the assertion when another thread already has (group_quant.cu fail_group_index).
 
     python3 tests/cuda/check_device_code.py --ptxas /usr/local/cuda/bin/ptxas \
         sm_80=group_quant_sm80.ptx sm_90=group_quant_sm90.ptx
@@ -82,6 +85,35 @@ def check_ptx(ptx: str, arch: str) -> list[str]:
     return problems
 
 
+def functions(ptx: str) -> list[str]:
+    """The body of every .entry and .func definition (declarations without a body skipped)."""
+    starts = [m.start() for m in re.finditer(r"^\.(visible \.|weak \.)?(entry|func) ", ptx, re.M)]
+    bodies = [ptx[a:b] for a, b in zip(starts, starts[1:] + [len(ptx)])]
+    return [b for b in bodies if "{" in b]
+
+
+def check_single_report(ptx: str, arch: str) -> list[str]:
+    """A failing group_index asserts once: the claim on g_reported comes first."""
+    calls = re.compile(r"call(\.uni)?\s*(\(\S+\),\s*)?(\w+),")
+    sites = [(body, m) for body in functions(ptx) for m in calls.finditer(body)]
+    asserts = [(body, m) for body, m in sites if m[3] == "__assertfail"]
+    if len(asserts) != 1:
+        return [f"{arch}: {len(asserts)} __assertfail call sites, expected exactly one"]
+    body, site = asserts[0]
+    claim = re.search(r"mov\.u64\s+(%rd\d+), \S*g_reportedE;\s*atom\.global\.exch\.b32\s+"
+                      r"(%r\d+), \[\1\], 1;\s*setp\.ne\.s32\s+(%p\d+), \2, 0;\s*"
+                      r"@\3 bra\s+(\S+);", body)  # fmt: skip
+    if not claim:
+        return [f"{arch}: the function that asserts does not first claim g_reported atomically"]
+    printfs = [m.start() for m in calls.finditer(body) if m[3] == "vprintf"]
+    if not printfs or min(printfs) < claim.end() or site.start() < claim.end():
+        return [f"{arch}: the group_index message or assertion comes before the claim"]
+    if not re.search(re.escape(claim[4]) + r":\s*ret;", body[site.end() :]):
+        return [f"{arch}: the branch taken by threads that lost the claim does not skip to ret"]
+    print(f"{arch}: one __assertfail call site, after an atomic claim of g_reported")
+    return []
+
+
 def check_resources(ptx_path: str, ptxas: str, arch: str) -> list[str]:
     run = subprocess.run(
         [ptxas, f"-arch={arch}", "-v", ptx_path, "-o", "/dev/null"], capture_output=True, text=True
@@ -131,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.ptx:
         arch, _, path = item.partition("=")
         with open(path) as f:
-            problems += check_ptx(f.read(), arch)
+            ptx = f.read()
+        problems += check_ptx(ptx, arch)
+        problems += check_single_report(ptx, arch)
         problems += check_resources(path, args.ptxas, arch)
     for p in problems:
         print("FAIL:", p, file=sys.stderr)
