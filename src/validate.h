@@ -12,6 +12,10 @@
 
 namespace groupquant::detail {
 
+// GQ_API on the internals below: a shared libgroupquant exports them (and nothing else of
+// groupquant::detail) for groupquant_cuda, which validates with the same rules and reports
+// through the same last-error slot instead of carrying a second copy of the core.
+
 struct Arguments {
   const gq_tensor* x = nullptr;
   const gq_tensor* scale = nullptr;
@@ -36,18 +40,23 @@ struct DynamicArguments {
 };
 
 // Throws groupquant::Error on the first broken rule; otherwise the validated Problem.
-Problem validate_arguments(const Arguments& args, GroupIndexCheck check);
+GQ_API Problem validate_arguments(const Arguments& args, GroupIndexCheck check);
 
 // x's rank and dtype, the kind, and N % 8 for packed int4; then the output's spec.
-OutputSpec validate_output_spec(const gq_tensor* x, gq_output_kind kind);
+GQ_API OutputSpec validate_output_spec(const gq_tensor* x, gq_output_kind kind);
 
 // The same for npu_dynamic_quant(_asymmetric).
-DynamicProblem validate_dynamic_arguments(const DynamicArguments& args, GroupIndexCheck check);
-DynamicOutputSpec validate_dynamic_output_spec(const gq_tensor* x,
-                                               const gq_dynamic_quant_config* config);
+GQ_API DynamicProblem validate_dynamic_arguments(const DynamicArguments& args,
+                                                 GroupIndexCheck check);
+GQ_API DynamicOutputSpec validate_dynamic_output_spec(const gq_tensor* x,
+                                                      const gq_dynamic_quant_config* config);
 
-const char* dtype_name(gq_dtype dtype);
-int64_t dtype_size(gq_dtype dtype);
+GQ_API const char* dtype_name(gq_dtype dtype);
+GQ_API int64_t dtype_size(gq_dtype dtype);
+
+// What gq_last_error() returns on this thread (src/api.cc); for the entry points of other
+// libraries (groupquant_cuda), so a process has one last-error slot.
+GQ_API void set_last_error(const char* message);
 
 }  // namespace groupquant::detail
 

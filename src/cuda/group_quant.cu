@@ -22,8 +22,6 @@ extern "C" __host__ __device__ void __assert_fail(const char* assertion, const c
 
 namespace groupquant::detail {
 
-void set_last_error(const char* message);  // src/api.cc: the text of gq_last_error()
-
 namespace cuda {
 namespace {
 
