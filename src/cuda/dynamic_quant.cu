@@ -103,10 +103,10 @@ void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw_cuda(e, what);
 }
 
-// Staged rows take at most this much shared memory per block, so that two blocks still
-// fit on an SM of A100 (164 KiB) and H100 (228 KiB); longer rows (H > about 24K with one
-// row per block) are read from global memory twice instead.
-constexpr int64_t kMaxStageBytes = 96 * 1024;
+// Staged rows take at most this much shared memory per block (with BlockShared's 3 KiB:
+// two blocks per SM on A100's 164 KiB, three on H100's 228 KiB); longer rows (H > 18432,
+// one row per block) are read from global memory twice instead.
+constexpr int64_t kMaxStageBytes = 72 * 1024;
 
 template <gq_dtype XD, gq_output_kind K>
 void launch_kernel(const DynamicParams& dp, cudaStream_t stream) {
