@@ -29,7 +29,7 @@ set(GQ_CUDA_FLAGS -fmad=false -ftz=false -prec-div=true -prec-sqrt=true
     -Xcompiler=-Wall,-Wextra,-ffp-contract=off)
 
 # Static and position-independent: linked into the torch extension _C_cuda.
-add_library(groupquant_cuda STATIC src/cuda/group_quant.cu)
+add_library(groupquant_cuda STATIC src/cuda/group_quant.cu src/cuda/dynamic_quant.cu)
 add_library(groupquant::groupquant_cuda ALIAS groupquant_cuda)
 # --threads=0: one nvcc thread per architecture (the extension's build has several).
 target_compile_options(groupquant_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:${GQ_CUDA_FLAGS}>
@@ -63,13 +63,13 @@ if(Python3_Interpreter_FOUND AND GQ_PTXAS)
   set(gq_ptx_targets)
   foreach(arch IN LISTS CMAKE_CUDA_ARCHITECTURES)
     string(REGEX REPLACE "-.*$" "" arch "${arch}")  # "90-real" -> "90"
-    add_library(groupquant_cuda_ptx_${arch} OBJECT EXCLUDE_FROM_ALL src/cuda/group_quant.cu)
+    add_library(groupquant_cuda_ptx_${arch} OBJECT EXCLUDE_FROM_ALL src/cuda/group_quant.cu src/cuda/dynamic_quant.cu)
     set_target_properties(groupquant_cuda_ptx_${arch} PROPERTIES
       CUDA_PTX_COMPILATION ON CUDA_ARCHITECTURES ${arch}-virtual)
     target_compile_options(groupquant_cuda_ptx_${arch} PRIVATE ${GQ_CUDA_FLAGS})
     target_include_directories(groupquant_cuda_ptx_${arch}
       PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR})
-    list(APPEND gq_ptx_checks "sm_${arch}=$<TARGET_OBJECTS:groupquant_cuda_ptx_${arch}>")
+    list(APPEND gq_ptx_checks "sm_${arch}=$<JOIN:$<TARGET_OBJECTS:groupquant_cuda_ptx_${arch}>,,>")
     list(APPEND gq_ptx_targets groupquant_cuda_ptx_${arch})
   endforeach()
   add_custom_target(groupquant_cuda_check_device_code

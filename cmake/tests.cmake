@@ -10,6 +10,7 @@ set(GQ_TEST_SRCS
   tests/cpp/c_api_test.cc
   tests/cpp/cpu_driver_test.cc
   tests/cpp/cuda_body_test.cc
+  tests/cpp/dynamic_quant_cuda_body_test.cc
   tests/cpp/hostile_inputs_test.cc
   tests/cpp/large_index_test.cc
   tests/cpp/concurrency_test.cc

@@ -50,7 +50,7 @@ struct RowDims {
 struct RowStrides {
   int64_t stride[kMaxRowDims] = {0};
 };
-inline int64_t row_offset(const RowDims& d, const RowStrides& s, int64_t r) {
+GQ_HOST_DEVICE int64_t row_offset(const RowDims& d, const RowStrides& s, int64_t r) {
   if (d.ndim == 1) return r * s.stride[0];
   int64_t offset = 0;
   for (int32_t i = d.ndim - 1; i >= 0; --i) {

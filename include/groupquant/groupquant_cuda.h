@@ -29,6 +29,26 @@ GQ_API gq_status gq_group_quant_cuda(const gq_tensor* x, const gq_tensor* scale,
                                      const gq_tensor* group_index, const gq_tensor* offset,
                                      gq_output_kind kind, void* stream, const gq_tensor* y);
 
+/* npu_dynamic_quant(_asymmetric) on the GPU (gq_dynamic_quant's arguments, on device
+ * memory of the current device), asynchronously on `stream` (a cudaStream_t; NULL is the
+ * legacy default stream). y, scale and offset (asymmetric only; NULL otherwise) are
+ * caller-allocated as for gq_dynamic_quant. Bit for bit the CPU's results.
+ *
+ * Shapes, dtypes and strides are validated on the host before the launch (failures:
+ * GQ_STATUS_INVALID_ARGUMENT, nothing launched). group_index VALUES are never read on
+ * the host, so the call does not synchronise and can be captured in a CUDA graph (the
+ * launcher only queries device attributes and may raise the kernel's shared-memory
+ * limit, both allowed during capture); the kernel checks them, and an invalid
+ * group_index (negative, decreasing, > rows, or last != rows) triggers one device-side
+ * assertion: one thread prints the first wrong entry and the error (cudaErrorAssert)
+ * surfaces at the next synchronisation, leaving the CUDA context unusable. Empty inputs
+ * (rows == 0) launch nothing. A launch failure gives GQ_STATUS_DEVICE_ERROR. */
+GQ_API gq_status gq_dynamic_quant_cuda(const gq_tensor* x, const gq_tensor* smooth_scales,
+                                       const gq_tensor* group_index,
+                                       const gq_dynamic_quant_config* config, void* stream,
+                                       const gq_tensor* y, const gq_tensor* scale,
+                                       const gq_tensor* offset);
+
 #ifdef __cplusplus
 } /* extern "C" */
 
@@ -47,6 +67,13 @@ class DeviceError : public std::runtime_error {
 GQ_API void group_quant_cuda(const gq_tensor& x, const gq_tensor& scale,
                              const gq_tensor& group_index, const gq_tensor* offset,
                              gq_output_kind kind, void* stream, const gq_tensor& y);
+
+/* The C++ form of gq_dynamic_quant_cuda: throws groupquant::Error for a broken validation
+ * rule, groupquant::DeviceError for a failed launch. */
+GQ_API void dynamic_quant_cuda(const gq_tensor& x, const gq_tensor* smooth_scales,
+                               const gq_tensor* group_index, const gq_dynamic_quant_config& config,
+                               void* stream, const gq_tensor& y, const gq_tensor& scale,
+                               const gq_tensor* offset);
 
 }  // namespace groupquant
 #endif /* __cplusplus */

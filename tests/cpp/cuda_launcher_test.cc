@@ -1,8 +1,8 @@
-// The CUDA launcher's host side (gq_group_quant_cuda), runnable without a GPU: argument
-// validation happens before any CUDA call and reads no device memory, so host pointers
-// stand in for device ones; an empty problem launches nothing; on a machine without a
-// GPU a real launch reports the CUDA error instead of crashing. Built and run by
-// `make cuda` (needs nvcc); the GPU itself is tested by tests/python/test_cuda.py.
+// The CUDA launchers' host side (gq_group_quant_cuda, gq_dynamic_quant_cuda), runnable without a
+// GPU: argument validation happens before any CUDA call and reads no device memory, so host
+// pointers stand in for device ones; an empty problem launches nothing; on a machine without a GPU
+// a real launch reports the CUDA error instead of crashing. Built and run by `make cuda` (needs
+// nvcc); the GPU itself is tested by tests/python/test_cuda.py.
 #include <cuda_runtime.h>
 #include <groupquant/groupquant_cuda.h>
 #include <gtest/gtest.h>
@@ -103,6 +103,79 @@ TEST(CudaLauncher, CppOverloadThrows) {
   Args b;
   EXPECT_THROW(groupquant::group_quant_cuda(b.x.view(), b.scale.view(), b.group_index.view(),
                                             nullptr, GQ_OUTPUT_INT8, nullptr, b.y.view()),
+               groupquant::DeviceError);
+}
+
+// ---- gq_dynamic_quant_cuda: the same host-side promises ----------------------------------
+
+struct DynamicArgs {
+  Tensor x = Tensor(GQ_DTYPE_FLOAT16, {2, 3, 16});
+  Tensor smooth = Tensor(GQ_DTYPE_FLOAT16, {2, 16});
+  Tensor group_index = Tensor::ints(GQ_DTYPE_INT32, {2}, {1, 6});
+  Tensor y = Tensor(GQ_DTYPE_INT8, {2, 3, 16});
+  Tensor scale = Tensor(GQ_DTYPE_FLOAT32, {2, 3});
+  Tensor offset = Tensor(GQ_DTYPE_FLOAT32, {2, 3});
+  gq_dynamic_quant_config config{GQ_OUTPUT_INT8, GQ_CHIP_A2, 1};
+
+  gq_status run() const {
+    const gq_tensor xv = x.view(), sv = smooth.view(), gv = group_index.view(), yv = y.view(),
+                    scv = scale.view(), ov = offset.view();
+    return gq_dynamic_quant_cuda(&xv, &sv, &gv, &config, nullptr, &yv, &scv,
+                                 config.asymmetric ? &ov : nullptr);
+  }
+};
+
+TEST(DynamicCudaLauncher, ValidationErrorsComeBackBeforeAnyLaunch) {
+  DynamicArgs a;
+  a.smooth = Tensor(GQ_DTYPE_BFLOAT16, {2, 16});
+  EXPECT_EQ(a.run(), GQ_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(gq_last_error()).find("smooth_scales dtype must equal input dtype"),
+            std::string::npos)
+      << gq_last_error();
+  DynamicArgs b;
+  b.config.kind = GQ_OUTPUT_FLOAT8_E4M3FN;  // fp8 needs chip 950
+  EXPECT_EQ(b.run(), GQ_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(gq_last_error()), "");
+}
+
+TEST(DynamicCudaLauncher, GroupIndexValuesAreNotReadOnTheHost) {
+  if (have_gpu()) GTEST_SKIP() << "host pointers cannot be launched on a real GPU";
+  DynamicArgs a;
+  a.group_index = Tensor::ints(GQ_DTYPE_INT32, {2}, {9, 1});  // invalid: the kernel's to find
+  EXPECT_EQ(a.run(), GQ_STATUS_DEVICE_ERROR);
+  EXPECT_NE(std::string(gq_last_error()).find("groupquant CUDA:"), std::string::npos)
+      << gq_last_error();
+}
+
+TEST(DynamicCudaLauncher, EmptyAndMisaligned) {
+  DynamicArgs a;
+  a.x = Tensor(GQ_DTYPE_FLOAT16, {0, 3, 16});
+  a.y = Tensor(GQ_DTYPE_INT8, {0, 3, 16});
+  a.scale = a.offset = Tensor(GQ_DTYPE_FLOAT32, {0, 3});
+  a.group_index = Tensor::ints(GQ_DTYPE_INT32, {2}, {5, 99});  // not inspected
+  EXPECT_EQ(a.run(), GQ_STATUS_SUCCESS) << gq_last_error();
+  DynamicArgs b;
+  gq_tensor xv = b.x.view();
+  const gq_tensor sv = b.smooth.view(), gv = b.group_index.view(), yv = b.y.view(),
+                  scv = b.scale.view(), ov = b.offset.view();
+  xv.byte_offset = 1;  // a float16 tensor starting mid-element
+  EXPECT_EQ(gq_dynamic_quant_cuda(&xv, &sv, &gv, &b.config, nullptr, &yv, &scv, &ov),
+            GQ_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(gq_last_error())
+                .find("input data + byte_offset must be a multiple of its element size"),
+            std::string::npos)
+      << gq_last_error();
+}
+
+TEST(DynamicCudaLauncher, CppOverloadThrows) {
+  DynamicArgs a;
+  const gq_tensor ov = a.offset.view();
+  EXPECT_THROW(groupquant::dynamic_quant_cuda(a.x.view(), nullptr, nullptr, a.config, nullptr,
+                                              a.y.view(), a.scale.view(), nullptr),
+               groupquant::Error);  // asymmetric without offset
+  if (have_gpu()) return;
+  EXPECT_THROW(groupquant::dynamic_quant_cuda(a.x.view(), nullptr, nullptr, a.config, nullptr,
+                                              a.y.view(), a.scale.view(), &ov),
                groupquant::DeviceError);
 }
 

@@ -15,12 +15,21 @@ architecture:
   first claims the g_reported flag with an atomic exchange and branches past its printf
   and the assertion when another thread already has (group_quant.cu fail_group_index).
 
+The npu_dynamic_quant kernels (src/cuda/dynamic_quant.cu), one per entry of
+GQ_DYNAMIC_QUANT_TYPES in src/kernel_list.h (parsed from the header, so the list cannot
+drift): the same exactness, register and spill rules; div.rn.f32 (the 950 formulas and
+every scale), mul.rn.f32, add.rn.f32 and sub.rn.f32; two 16-byte streaming loads of x and
+two read-only loads of the smooth row per chunk (ld.global.cs.v4 / ld.global.nc.v4), the
+staged row through 16-byte shared-memory accesses (st.shared.v4 / ld.shared.v4), and the
+chunk's store (st.global.cs.v4 for int8 and fp8, .v2 for packed int4).
+
     python3 tests/cuda/check_device_code.py --ptxas /usr/local/cuda/bin/ptxas \
-        sm_80=group_quant_sm80.ptx sm_90=group_quant_sm90.ptx
+        sm_80=group_quant_sm80.ptx,dynamic_quant_sm80.ptx sm_90=...
 Exits 1, naming every broken promise, if any fails. Standard library only.
 """
 
 import argparse
+import pathlib
 import re
 import subprocess
 import sys
@@ -32,7 +41,74 @@ MAX_REGISTERS = 64
 KERNEL = re.compile(
     r"group_quant_kernelIL8gq_dtype(\d)ELS\d+_(\d)EL14gq_output_kind(\d)E"
 )  # Itanium mangling of group_quant_kernel<XD, SD, K>
+DYNAMIC_KERNEL = re.compile(
+    r"dynamic_quant_kernelIL8gq_dtype(\d)EL14gq_output_kind(\d)E"
+)  # dynamic_quant_kernel<XD, K>
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 FLOAT_FMA = re.compile(r"^\s*(fma|mad)(\.\w+)*\.(f16|f16x2|bf16|bf16x2|f32|f64)\b", re.M)
+
+
+def enum_values(header: str, prefix: str) -> dict[str, int]:
+    """NAME -> value of the enumerators `NAME = <int>` starting with prefix."""
+    return {m[1]: int(m[2]) for m in re.finditer(rf"\b({prefix}\w+)\s*=\s*(\d+)\s*,", header)}
+
+
+def dynamic_kernel_list() -> dict[tuple[int, int], tuple[str, str]]:
+    """(gq_dtype code, gq_output_kind code) -> (x token, out token) for every entry of
+    GQ_DYNAMIC_QUANT_TYPES, read from src/kernel_list.h and include/groupquant/groupquant.h."""
+    lst = (ROOT / "src/kernel_list.h").read_text()
+    api = (ROOT / "include/groupquant/groupquant.h").read_text()
+    codes = enum_values(api, "GQ_DTYPE_") | enum_values(api, "GQ_OUTPUT_")
+    token = {m[1]: m[2] for m in re.finditer(r"#define GQ_(?:DTYPE|KIND)_OF_(\w+) (\w+)", lst)}
+    body = re.search(r"#define GQ_DYNAMIC_QUANT_TYPES\(X, ctx\)((?:.*\\\n)*.*)", lst)
+    if not body:
+        raise SystemExit("src/kernel_list.h: no GQ_DYNAMIC_QUANT_TYPES list")
+    kernels = {}
+    for x, out in re.findall(r"X\(ctx, (\w+), (\w+)\)", body[1]):
+        kernels[(codes[token[x]], codes[token[out]])] = (x, out)
+    if not kernels:
+        raise SystemExit("src/kernel_list.h: GQ_DYNAMIC_QUANT_TYPES lists no kernel")
+    return kernels
+
+
+def dynamic_label(name: str) -> str | None:
+    if m := DYNAMIC_KERNEL.search(name):
+        return f"dynamic_quant kernel x={m[1]} out={m[2]}"
+    return None
+
+
+def check_dynamic_ptx(bodies: dict[str, str], arch: str) -> list[str]:
+    """The npu_dynamic_quant kernels: one per list entry, each with its instructions."""
+    problems, found = [], {}
+    listed = dynamic_kernel_list()
+    for name, body in bodies.items():
+        if m := DYNAMIC_KERNEL.search(name):
+            found[(int(m[1]), int(m[2]))] = body
+    for key in sorted(listed.keys() - found.keys()):
+        problems.append(f"{arch}: no dynamic_quant kernel for {listed[key]}")
+    for key in sorted(found.keys() - listed.keys()):
+        problems.append(f"{arch}: dynamic_quant kernel {key} is not in GQ_DYNAMIC_QUANT_TYPES")
+    for key, body in sorted(found.items()):
+        if key not in listed:
+            continue
+        x, out = listed[key]
+        label = f"{arch} dynamic_quant kernel {x}_{out}"
+        store = "st.global.cs.v2" if out == "qs4" else "st.global.cs.v4"
+        wanted = {"ld.global.cs.v4": 2, "ld.global.nc.v4": 2, store: 1}
+        wanted |= {"st.shared.v4": 1, "ld.shared.v4": 1}
+        for op, count in wanted.items():
+            n = len(re.findall(re.escape(op) + r"\.[bsuf]32\s", body))
+            if n < count:
+                problems.append(f"{label}: {n} x {op}, expected at least {count}")
+        for op in ("div.rn.f32", "mul.rn.f32", "add.rn.f32", "sub.rn.f32"):
+            if op not in body:
+                problems.append(f"{label}: no {op}")
+    if not problems:
+        print(
+            f"{arch} PTX: {len(found)} dynamic_quant kernels (src/kernel_list.h), 16-byte "
+            "global and shared accesses, rn arithmetic"
+        )
+    return problems
 
 
 def entries(ptx: str) -> dict[str, str]:
@@ -62,7 +138,9 @@ def check_ptx(ptx: str, arch: str) -> list[str]:
     if ".ftz" in ptx:
         problems.append(f"{arch}: a .ftz instruction (subnormals must not be flushed)")
     kernels = {}
-    for name, body in entries(ptx).items():
+    bodies = entries(ptx)
+    problems += check_dynamic_ptx(bodies, arch)
+    for name, body in bodies.items():
         if m := KERNEL.search(name):
             kernels[(DTYPES[int(m[1])], DTYPES[int(m[2])], KINDS[int(m[3])])] = body
     wanted = {(x, s, k) for x in DTYPES.values() for s in DTYPES.values() for k in KINDS.values()}
@@ -114,6 +192,15 @@ def check_single_report(ptx: str, arch: str) -> list[str]:
     return []
 
 
+def check_one_assert(ptx: str, arch: str, path: str) -> list[str]:
+    """The dynamic kernels also assert from one call site only (after their own claim)."""
+    calls = re.compile(r"call(\.uni)?\s*(\(\S+\),\s*)?(\w+),")
+    asserts = [m for body in functions(ptx) for m in calls.finditer(body) if m[3] == "__assertfail"]
+    if len(asserts) != 1:
+        return [f"{arch}: {len(asserts)} __assertfail call sites in {path}, expected exactly one"]
+    return []
+
+
 def check_resources(ptx_path: str, ptxas: str, arch: str) -> list[str]:
     run = subprocess.run(
         [ptxas, f"-arch={arch}", "-v", ptx_path, "-o", "/dev/null"], capture_output=True, text=True
@@ -130,7 +217,7 @@ def check_resources(ptx_path: str, ptxas: str, arch: str) -> list[str]:
         label = f"{arch} " + (
             f"kernel x={DTYPES[int(m[1])]} scale={DTYPES[int(m[2])]} output={KINDS[int(m[3])]}"
             if m
-            else name
+            else dynamic_label(name) or name
         )
         spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", block)
         used = re.search(r"Used (\d+) registers", block)
@@ -156,17 +243,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ptxas", required=True)
     parser.add_argument(
-        "ptx", nargs="+", metavar="ARCH=PTX", help="e.g. sm_90=group_quant.ptx (built for it)"
+        "ptx",
+        nargs="+",
+        metavar="ARCH=PTX[,PTX...]",
+        help="e.g. sm_90=group_quant.ptx,dynamic_quant.ptx (every kernel file built for it)",
     )
     args = parser.parse_args(argv)
     problems = []
     for item in args.ptx:
-        arch, _, path = item.partition("=")
-        with open(path) as f:
-            ptx = f.read()
+        arch, _, paths = item.partition("=")
+        ptx = ""
+        for path in paths.split(","):
+            with open(path) as f:
+                text = f.read()
+            ptx += text + "\n"
+            problems += check_resources(path, args.ptxas, arch)
+            # One failure report per kernel file: group_quant's claim is checked in detail.
+            if "dynamic_quant" in path:
+                problems += check_one_assert(text, arch, path)
+            else:
+                problems += check_single_report(text, arch)
         problems += check_ptx(ptx, arch)
-        problems += check_single_report(ptx, arch)
-        problems += check_resources(path, args.ptxas, arch)
     for p in problems:
         print("FAIL:", p, file=sys.stderr)
     return 1 if problems else 0
