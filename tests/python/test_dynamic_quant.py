@@ -513,6 +513,50 @@ def test_both_entry_points_agree():
             assert_bits_equal(wrapper(x, **kw), op(x, **kw))
 
 
+# ---- Odd but legal ------------------------------------------------------------------------
+
+
+@needs_op
+def test_odd_but_legal_inputs():
+    rng = np.random.default_rng(29)
+    x, smooth, gi = make_case((10, 24), torch.float16, "moe-int32", rng, experts=3, specials=0)
+    plain = expected(x, smooth, gi, chip="950", asymmetric=True)
+    kw = dict(chip="950", asymmetric=True)
+    # A lazily negated x: the result for -x.
+    neg = x._neg_view()
+    assert neg.is_neg()
+    assert_bits_equal(call(neg, smooth, gi, **kw), expected(-x, smooth, gi, **kw))
+    # Inputs that require grad: the same bits, outputs that do not require grad.
+    got = call(x.clone().requires_grad_(), smooth.clone().requires_grad_(), gi, **kw)
+    assert not any(t.requires_grad for t in got)
+    assert_bits_equal(got, plain)
+    # Misaligned data: x at an odd byte address.
+    raw = bytearray(2 * x.numel() + 1)
+    odd = torch.frombuffer(raw, dtype=torch.float16, offset=1, count=x.numel()).view(x.shape)
+    assert odd.data_ptr() % 2 == 1
+    odd.copy_(x)
+    assert_bits_equal(call(odd, smooth, gi, **kw), plain)
+    # Stride-0 x (one row for every row), and inputs sharing memory.
+    row = x[:1].expand(10, 24)
+    assert_bits_equal(call(row, smooth, gi, **kw), expected(row.contiguous(), smooth, gi, **kw))
+    assert_bits_equal(call(x, x[:3], gi, **kw), expected(x, x[:3].clone(), gi, **kw))
+
+
+@needs_op
+def test_all_meta_gives_the_shapes_only():
+    x = torch.empty(3, 5, 16, dtype=torch.bfloat16, device="meta")
+    smooth = torch.empty(4, 16, dtype=torch.bfloat16, device="meta")
+    gi = torch.empty(4, dtype=torch.int32, device="meta")
+    y, scale, offset = groupquant.npu_dynamic_quant_asymmetric(
+        x, smooth_scales=smooth, group_index=gi, dst_type=torch.quint4x2
+    )
+    assert y.is_meta and y.dtype == torch.int32 and tuple(y.shape) == (3, 5, 2)
+    for t in (scale, offset):
+        assert t.is_meta and t.dtype == torch.float32 and tuple(t.shape) == (3, 5)
+    y, scale = groupquant.npu_dynamic_quant(x, dst_type=torch.float8_e5m2, chip="950")
+    assert y.dtype == torch.float8_e5m2 and tuple(y.shape) == (3, 5, 16)
+
+
 # ---- Errors -------------------------------------------------------------------------------
 # The torch-level rules (the binding's, worded the same by the fakes). Under FakeTensorMode
 # the fake must raise the same message as the kernel.
