@@ -1,9 +1,9 @@
 // Google Benchmark for the CPU core. Three families:
-//   row_<x>_<scale>_<out>__<isa>/cache   one L2-resident row, compute throughput
-//   row_<x>_<scale>_<out>__<isa>/stream  rows over a 256 MiB x buffer (>= 4x a 32-64 MiB
+//   group_quant_<x>_<scale>_<out>__<isa>/cache   one L2-resident row, compute throughput
+//   group_quant_<x>_<scale>_<out>__<isa>/stream  rows over a 256 MiB x buffer (>= 4x a 32-64 MiB
 //                                        LLC), memory throughput, 1 and all threads (SIMD
 //                                        ISAs; scalar is compute-bound, /cache shows it)
-//   row_<x>_<scale>_<out>__<isa>/stream_nt  the same with the streaming-store variant
+//   group_quant_<x>_<scale>_<out>__<isa>/stream_nt  the same with the streaming-store variant
 //                                        (row_stream.h), which the driver uses for big calls
 //   memcpy/stream                        the copy ceiling: the same bytes moved (read +
 //                                        write) as a bf16 -> int8 stream
@@ -215,16 +215,16 @@ void BM_group_quant(benchmark::State& state, Shape s) {
 
 void register_all() {
   const int hw = all_threads();
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                          \
+#define GQ_CPU_GROUP_QUANT_KERNEL(isa, xt, st, out)                                              \
   do {                                                                                           \
-    const std::string name = "row_" #xt "_" #st "_" #out "__" #isa;                              \
-    benchmark::RegisterBenchmark((name + "/cache").c_str(), BM_row, GQ_ISA_OF_##isa,             \
-                                 GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out,           \
-                                 &groupquant::detail::row_##xt##_##st##_##out##__##isa, false);  \
+    const std::string name = "group_quant_" #xt "_" #st "_" #out "__" #isa;                      \
+    benchmark::RegisterBenchmark(                                                                \
+        (name + "/cache").c_str(), BM_row, GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st,  \
+        GQ_KIND_OF_##out, &groupquant::detail::group_quant_##xt##_##st##_##out##__##isa, false); \
     if (GQ_ISA_OF_##isa == Isa::kScalar) continue; /* compute-bound: /cache says it all */       \
     auto* b = benchmark::RegisterBenchmark(                                                      \
         (name + "/stream").c_str(), BM_row, GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, \
-        GQ_KIND_OF_##out, &groupquant::detail::row_##xt##_##st##_##out##__##isa, true);          \
+        GQ_KIND_OF_##out, &groupquant::detail::group_quant_##xt##_##st##_##out##__##isa, true);  \
     b->UseRealTime()->Threads(1);                                                                \
     if (hw > 1) b->Threads(hw);                                                                  \
     if (RowKernel nt = groupquant::detail::find_streaming_row_kernel(                            \
@@ -237,7 +237,6 @@ void register_all() {
     }                                                                                            \
   } while (0);
 #include "src/cpu/kernels.inc"
-#undef GQ_CPU_KERNEL
   auto* m = benchmark::RegisterBenchmark("memcpy/stream", BM_memcpy)->UseRealTime()->Threads(1);
   if (hw > 1) m->Threads(hw);
   for (const Shape& s : kShapes) {

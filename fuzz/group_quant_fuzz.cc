@@ -65,6 +65,8 @@ class Reader {
 int64_t dtype_size(int32_t code) {
   switch (code) {
     case GQ_DTYPE_INT8:
+    case GQ_DTYPE_FLOAT8_E4M3FN:
+    case GQ_DTYPE_FLOAT8_E5M2:
       return 1;
     case GQ_DTYPE_FLOAT16:
     case GQ_DTYPE_BFLOAT16:

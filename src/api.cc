@@ -8,6 +8,7 @@
 
 #include "src/cpu/driver.h"
 #include "src/cpu/isa.h"
+#include "src/reference/dynamic_quant_ref.h"
 #include "src/reference/group_quant_ref.h"
 #include "src/validate.h"
 
@@ -29,6 +30,28 @@ void group_quant_reference(const gq_tensor& x, const gq_tensor& scale, const gq_
                            const gq_tensor* offset, gq_output_kind kind, const gq_tensor& y) {
   detail::group_quant_ref(detail::validate_arguments({&x, &scale, &group_index, offset, kind, &y},
                                                      detail::GroupIndexCheck::kOnHost));
+}
+
+DynamicOutputSpec dynamic_quant_output_spec(const gq_tensor& x,
+                                            const gq_dynamic_quant_config& config) {
+  return detail::validate_dynamic_output_spec(&x, &config);
+}
+
+void dynamic_quant(const gq_tensor& x, const gq_tensor* smooth_scales, const gq_tensor* group_index,
+                   const gq_dynamic_quant_config& config, const gq_tensor& y,
+                   const gq_tensor& scale, const gq_tensor* offset, const gq_options& options) {
+  detail::run_dynamic_cpu(detail::validate_dynamic_arguments(
+                              {&x, smooth_scales, group_index, &config, &y, &scale, offset},
+                              detail::GroupIndexCheck::kOnHost),
+                          options);
+}
+
+void dynamic_quant_reference(const gq_tensor& x, const gq_tensor* smooth_scales,
+                             const gq_tensor* group_index, const gq_dynamic_quant_config& config,
+                             const gq_tensor& y, const gq_tensor& scale, const gq_tensor* offset) {
+  detail::dynamic_quant_ref(detail::validate_dynamic_arguments(
+      {&x, smooth_scales, group_index, &config, &y, &scale, offset},
+      detail::GroupIndexCheck::kOnHost));
 }
 
 }  // namespace groupquant
@@ -91,6 +114,32 @@ gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale, const gq_te
     const groupquant::detail::Problem p = groupquant::detail::validate_arguments(
         {x, scale, group_index, offset, kind, y}, groupquant::detail::GroupIndexCheck::kOnHost);
     groupquant::detail::run_cpu(p, options != nullptr ? *options : gq_options{});
+  });
+}
+
+gq_status gq_dynamic_quant_output_spec(const gq_tensor* x, const gq_dynamic_quant_config* config,
+                                       gq_dtype* y_dtype, int32_t* y_ndim, int64_t y_shape[8]) {
+  return guarded([&] {
+    const groupquant::DynamicOutputSpec spec =
+        groupquant::detail::validate_dynamic_output_spec(x, config);
+    if (y_dtype == nullptr || y_ndim == nullptr || y_shape == nullptr) {
+      throw groupquant::Error("y_dtype, y_ndim and y_shape must not be null");
+    }
+    *y_dtype = spec.dtype;
+    *y_ndim = spec.ndim;
+    for (int32_t i = 0; i < spec.ndim; ++i) y_shape[i] = spec.shape[i];
+  });
+}
+
+gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
+                           const gq_tensor* group_index, const gq_dynamic_quant_config* config,
+                           const gq_options* options, const gq_tensor* y, const gq_tensor* scale,
+                           const gq_tensor* offset) {
+  return guarded([&] {
+    const groupquant::detail::DynamicProblem p = groupquant::detail::validate_dynamic_arguments(
+        {x, smooth_scales, group_index, config, y, scale, offset},
+        groupquant::detail::GroupIndexCheck::kOnHost);
+    groupquant::detail::run_dynamic_cpu(p, options != nullptr ? *options : gq_options{});
   });
 }
 

@@ -111,6 +111,48 @@ GQ_HOST_DEVICE uint32_t pack_nibble(int32_t q, int k) {
   return (static_cast<uint32_t>(q) & 0xFu) << (4 * k);
 }
 
+// An OCP fp8 format: sign, exponent with `bias`, `mantissa_bits`; max_code is the
+// largest finite magnitude's bit pattern (e4m3fn: 448 = 0x7E; e5m2: 57344 = 0x7B).
+struct Fp8Format {
+  int32_t mantissa_bits = 0;
+  int32_t bias = 0;
+  uint32_t max_code = 0;
+};
+inline constexpr Fp8Format kFp8E4M3Fn{3, 7, 0x7Eu};
+inline constexpr Fp8Format kFp8E5M2{2, 15, 0x7Bu};
+
+// float32 -> fp8 bits: round to nearest even on the fp8 grid (subnormals included),
+// saturating (|v| beyond max, and +-inf, give +-max), NaN -> 0x00. Integer arithmetic
+// on the bits, so independent of the rounding mode and of FTZ/DAZ.
+GQ_HOST_DEVICE uint32_t encode_fp8(float v, Fp8Format f) {
+  if (v != v) return 0;
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  const uint32_t sign = (bits >> 24) & 0x80u;
+  const uint32_t magnitude = bits & 0x7FFFFFFFu;
+  if (magnitude >= 0x7F800000u) return sign | f.max_code;  // +-inf
+  const int32_t exponent = static_cast<int32_t>(magnitude >> 23) - 127;
+  if (magnitude < 0x00800000u) return sign;  // float subnormal: far below fp8's least
+  const uint32_t significand = (magnitude & 0x7FFFFFu) | 0x800000u;  // 1.m * 2^23
+  const int32_t min_exponent = 1 - f.bias;                           // of a normal fp8
+  // Keep mantissa_bits bits below the leading one; below min_exponent, fewer (subnormal).
+  int32_t shift = 23 - f.mantissa_bits + (exponent < min_exponent ? min_exponent - exponent : 0);
+  if (shift > 25) return sign;  // below half the least subnormal: rounds to 0
+  const uint32_t kept = significand >> shift;
+  const uint32_t rest = significand & ((1u << shift) - 1);
+  const uint32_t half = 1u << (shift - 1);
+  const uint32_t rounded = kept + ((rest > half || (rest == half && (kept & 1u))) ? 1u : 0u);
+  uint32_t code;
+  if (exponent < min_exponent) {
+    code = rounded;  // subnormal; rounding up to 1 << mantissa_bits is the least normal
+  } else {
+    // rounded is in [2^m, 2^(m+1)]; 2^(m+1) carries into the exponent field.
+    code = (static_cast<uint32_t>(exponent + f.bias) << f.mantissa_bits) +
+           (rounded - (1u << f.mantissa_bits));
+  }
+  return sign | (code > f.max_code ? f.max_code : code);
+}
+
 }  // namespace groupquant::detail
 
 #endif  // GROUPQUANT_SRC_ELEMENT_H_

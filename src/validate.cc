@@ -4,11 +4,12 @@
 #include <sstream>
 
 #include "src/element.h"
+#include "src/groups.h"
 
 namespace groupquant::detail {
 namespace {
 
-bool is_known(gq_dtype d) { return d >= GQ_DTYPE_FLOAT32 && d <= GQ_DTYPE_INT64; }
+bool is_known(gq_dtype d) { return d >= GQ_DTYPE_FLOAT32 && d <= GQ_DTYPE_FLOAT8_E5M2; }
 
 std::string dtype_string(gq_dtype d) {
   return is_known(d) ? dtype_name(d) : "dtype code " + std::to_string(static_cast<int>(d));
@@ -119,26 +120,27 @@ bool self_overlapping(const gq_tensor& t) {
   return inner_stride == 0 || outer_stride < inner_stride * inner_size;
 }
 
-void check_group_index_values(const Problem& p) {
+// group_index values (SPEC.md): >= 0, non-decreasing, <= rows, last == rows. Shared by
+// every op that routes rows by group; `rows_name` says where rows comes from.
+void check_group_index_values(const GroupIndex& gi, int64_t rows, const std::string& rows_name) {
   int64_t previous = 0;
-  for (int64_t g = 0; g < p.G; ++g) {
-    const int64_t v = load_index(p.group_index, p.group_index_dtype, g * p.group_index_stride);
+  for (int64_t g = 0; g < gi.G; ++g) {
+    const int64_t v = gi.end(g);
     std::ostringstream m;
     if (v < 0) {
       m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
     } else if (g > 0 && v < previous) {
       m << "group_index must be non-decreasing: group_index[" << g << "]=" << v << " < group_index["
         << g - 1 << "]=" << previous;
-    } else if (v > p.M) {
-      m << "group_index values must not exceed M=" << p.M << " (x.size(0)): group_index[" << g
-        << "]=" << v;
+    } else if (v > rows) {
+      m << "group_index values must not exceed " << rows_name << ": group_index[" << g << "]=" << v;
     }
     if (!m.str().empty()) fail(m.str());
     previous = v;
   }
-  if (previous != p.M) {
-    fail("group_index last value must equal M=" + std::to_string(p.M) +
-         " (x.size(0)): group_index[" + std::to_string(p.G - 1) + "]=" + std::to_string(previous));
+  if (previous != rows) {
+    fail("group_index last value must equal " + rows_name + ": group_index[" +
+         std::to_string(gi.G - 1) + "]=" + std::to_string(previous));
   }
 }
 
@@ -150,7 +152,7 @@ const gq_tensor& check_x(const gq_tensor* x) {
 }
 
 void check_kind(gq_output_kind kind, int64_t n) {
-  if (kind != GQ_OUTPUT_INT8 && kind != GQ_OUTPUT_INT4_PACKED) {
+  if (kind != GQ_OUTPUT_INT8 && kind != GQ_OUTPUT_INT4_PACKED) {  // npu_group_quant's kinds
     fail("dst_dtype must be int8, qint8 or quint4x2: got output kind code " +
          std::to_string(static_cast<int>(kind)));
   }
@@ -176,6 +178,10 @@ const char* dtype_name(gq_dtype dtype) {
       return "int32";
     case GQ_DTYPE_INT64:
       return "int64";
+    case GQ_DTYPE_FLOAT8_E4M3FN:
+      return "float8_e4m3fn";
+    case GQ_DTYPE_FLOAT8_E5M2:
+      return "float8_e5m2";
     default:
       return "unknown";
   }
@@ -184,6 +190,8 @@ const char* dtype_name(gq_dtype dtype) {
 int64_t dtype_size(gq_dtype dtype) {
   switch (dtype) {
     case GQ_DTYPE_INT8:
+    case GQ_DTYPE_FLOAT8_E4M3FN:
+    case GQ_DTYPE_FLOAT8_E5M2:
       return 1;
     case GQ_DTYPE_FLOAT16:
     case GQ_DTYPE_BFLOAT16:
@@ -201,8 +209,8 @@ int64_t dtype_size(gq_dtype dtype) {
 OutputSpec validate_output_spec(const gq_tensor* x_arg, gq_output_kind kind) {
   const gq_tensor& x = check_x(x_arg);
   check_kind(kind, x.shape[1]);
-  if (kind == GQ_OUTPUT_INT4_PACKED) return {GQ_DTYPE_INT32, {x.shape[0], x.shape[1] / 8}};
-  return {GQ_DTYPE_INT8, {x.shape[0], x.shape[1]}};
+  const OutputTraits t = output_traits(kind);
+  return {t.storage, {x.shape[0], x.shape[1] / t.cols_per_word}};
 }
 
 Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
@@ -243,9 +251,9 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   }
 
   const OutputSpec spec = validate_output_spec(&x, a.kind);
-  const char* y_rule =
-      a.kind == GQ_OUTPUT_INT8 ? "int8 (output kind int8)" : "int32 (output kind packed int4)";
-  const gq_tensor& y = check_tensor(a.y, "y", 2, 2, "2-D", {spec.dtype}, y_rule);
+  const std::string y_rule =
+      std::string(dtype_name(spec.dtype)) + " (output kind " + output_traits(a.kind).name + ")";
+  const gq_tensor& y = check_tensor(a.y, "y", 2, 2, "2-D", {spec.dtype}, y_rule.c_str());
   if (y.shape[0] != spec.shape[0] || y.shape[1] != spec.shape[1]) {
     fail("y must have shape " + dims_string(2, spec.shape.data()) + " for x " + shape_string(x) +
          ": got " + shape_string(y));
@@ -287,7 +295,257 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   p.y_stride[0] = stride_of(y, 0);
   p.y_stride[1] = stride_of(y, 1);
 
-  if (!empty && check == GroupIndexCheck::kOnHost) check_group_index_values(p);
+  if (!empty && check == GroupIndexCheck::kOnHost) {
+    check_group_index_values(group_index_of(p), M, "M=" + std::to_string(M) + " (x.size(0))");
+  }
+  return p;
+}
+
+// ---- npu_dynamic_quant / npu_dynamic_quant_asymmetric (SPEC-dynamic-quant.md §4, §10) ----
+namespace {
+
+constexpr auto kHalfTypes = {GQ_DTYPE_FLOAT16, GQ_DTYPE_BFLOAT16};
+constexpr const char* kHalfRule = "float16 or bfloat16";
+
+// No two distinct elements of an N-D view share memory: with the dimensions of size > 1
+// sorted by stride, each stride must pass the extent of all the smaller ones. This also
+// rejects a few exotic interleaved layouts that do not overlap; torch never makes those.
+bool self_overlapping_nd(const gq_tensor& t) {
+  int64_t strides[8], sizes[8];
+  int32_t n = 0;
+  for (int32_t i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] == 0) return false;
+    if (t.shape[i] > 1) strides[n] = stride_of(t, i), sizes[n++] = t.shape[i];
+  }
+  for (int32_t i = 1; i < n; ++i) {  // insertion sort by stride
+    for (int32_t j = i; j > 0 && strides[j] < strides[j - 1]; --j) {
+      std::swap(strides[j], strides[j - 1]);
+      std::swap(sizes[j], sizes[j - 1]);
+    }
+  }
+  int64_t extent = 0;  // of the dimensions so far, in elements
+  for (int32_t i = 0; i < n; ++i) {
+    if (strides[i] <= extent) return true;
+    extent += (sizes[i] - 1) * strides[i];
+  }
+  return false;
+}
+
+std::string strides_string(const gq_tensor& t) {
+  std::string s = "[";
+  for (int32_t i = 0; i < t.ndim; ++i) s += (i ? ", " : "") + std::to_string(stride_of(t, i));
+  return s + "]";
+}
+
+void check_output(const gq_tensor& t, const char* name, int32_t ndim, const int64_t* shape,
+                  const std::string& for_x) {
+  bool same = t.ndim == ndim;
+  for (int32_t i = 0; same && i < ndim; ++i) same = t.shape[i] == shape[i];
+  if (!same) {
+    fail(std::string(name) + " must have shape " + dims_string(ndim, shape) + " for x " + for_x +
+         ": got " + shape_string(t));
+  }
+  if (self_overlapping_nd(t)) {
+    fail(std::string(name) + " strides must not make elements overlap: got strides " +
+         strides_string(t) + " for shape " + shape_string(t));
+  }
+}
+
+const char* chip_name(gq_chip chip) { return chip == GQ_CHIP_950 ? "950" : "a2"; }
+
+}  // namespace
+
+DynamicOutputSpec validate_dynamic_output_spec(const gq_tensor* x_arg,
+                                               const gq_dynamic_quant_config* config) {
+  if (config == nullptr) fail("config must not be null");
+  if (!is_known_output_kind(config->kind)) {
+    fail("dst_type must be int8, quint4x2, float8_e4m3fn or float8_e5m2: got output kind code " +
+         std::to_string(static_cast<int>(config->kind)));
+  }
+  if (config->chip != GQ_CHIP_A2 && config->chip != GQ_CHIP_950) {
+    fail("chip must be \"a2\" (Atlas A2/A3) or \"950\" (Ascend 950): got chip code " +
+         std::to_string(static_cast<int>(config->chip)));
+  }
+  if (config->asymmetric != 0 && config->asymmetric != 1) {
+    fail("asymmetric must be 0 or 1: got " + std::to_string(config->asymmetric));
+  }
+  const OutputTraits t = output_traits(config->kind);
+  if (t.encoding == Encoding::kFloat8 && config->chip != GQ_CHIP_950) {
+    fail(std::string("dst_type ") + t.name +
+         " is only produced by Ascend 950: pass chip=\"950\" (got chip=\"" +
+         chip_name(config->chip) + "\")");
+  }
+  const gq_tensor& x = check_tensor(x_arg, "input", 2, 8, "2-D to 8-D", kHalfTypes,
+                                    "float16 or bfloat16 (the NPU kernels take no float32)");
+  const int64_t h = x.shape[x.ndim - 1];
+  if (t.cols_per_word > 1 && h % t.cols_per_word != 0) {
+    fail("dst_type quint4x2 (packed int4) requires input.size(-1) to be a multiple of 8: got " +
+         std::to_string(h));
+  }
+  DynamicOutputSpec spec{};
+  spec.dtype = t.storage;
+  spec.ndim = x.ndim;
+  for (int32_t i = 0; i < x.ndim; ++i) spec.shape[i] = x.shape[i];
+  spec.shape[x.ndim - 1] = h / t.cols_per_word;
+  return spec;
+}
+
+DynamicProblem validate_dynamic_arguments(const DynamicArguments& a, GroupIndexCheck check) {
+  const DynamicOutputSpec spec = validate_dynamic_output_spec(a.x, a.config);
+  const gq_tensor& x = *a.x;
+  const gq_dynamic_quant_config& config = *a.config;
+  const int32_t lead = x.ndim - 1;
+  const int64_t h = x.shape[lead];
+  int64_t rows = 1;
+  for (int32_t i = 0; i < lead; ++i) rows *= x.shape[i];  // no overflow: x's extent checked
+  const std::string for_x = shape_string(x);
+
+  const gq_tensor* smooth = nullptr;
+  const gq_tensor* gi = nullptr;
+  int64_t E = 1;
+  if (a.smooth_scales != nullptr) {
+    smooth = &check_tensor(a.smooth_scales, "smooth_scales", 1, 2, "1-D [H] or 2-D [E, H]",
+                           kHalfTypes, kHalfRule);
+    if (smooth->dtype != x.dtype) {
+      fail(std::string("smooth_scales dtype must equal input dtype: got smooth_scales ") +
+           dtype_name(smooth->dtype) + " with input " + dtype_name(x.dtype));
+    }
+    if (smooth->shape[smooth->ndim - 1] != h) {
+      fail("smooth_scales.size(-1) must equal input.size(-1): got smooth_scales " +
+           shape_string(*smooth) + " for input " + for_x);
+    }
+    if (a.group_index == nullptr && smooth->ndim == 2) {
+      fail("smooth_scales of shape [E, H] needs group_index to route rows to experts: got " +
+           shape_string(*smooth) + " without group_index");
+    }
+    if (a.group_index != nullptr) {  // without smooth_scales, group_index is ignored (§4)
+      if (smooth->ndim != 2) {
+        fail("smooth_scales must be 2-D [E, H] when group_index is given: got " +
+             shape_string(*smooth));
+      }
+      gi = &check_tensor(a.group_index, "group_index", 1, 1, "1-D",
+                         {GQ_DTYPE_INT32, GQ_DTYPE_INT64}, "int32 or int64");
+      E = smooth->shape[0];
+      if (gi->shape[0] != E) {
+        fail("group_index.size(0) must equal smooth_scales.size(0): got group_index " +
+             shape_string(*gi) + " for smooth_scales " + shape_string(*smooth));
+      }
+      if (E == 0) fail("smooth_scales.size(0) (the number of experts E) must be at least 1: got 0");
+    }
+  }
+
+  const gq_tensor& y = check_tensor(a.y, "y", spec.ndim, spec.ndim, "of input's rank", {spec.dtype},
+                                    (std::string(dtype_name(spec.dtype)) + " (output kind " +
+                                     output_traits(config.kind).name + ")")
+                                        .c_str());
+  check_output(y, "y", spec.ndim, spec.shape.data(), for_x);
+  const char* out_rank = "of rank input.dim() - 1";
+  const gq_tensor& scale =
+      check_tensor(a.scale, "scale", lead, lead, out_rank, {GQ_DTYPE_FLOAT32}, "float32");
+  check_output(scale, "scale", lead, x.shape, for_x);
+  const gq_tensor* offset = nullptr;
+  if (config.asymmetric) {
+    if (a.offset == nullptr) fail("offset must not be null for the asymmetric op");
+    offset = &check_tensor(a.offset, "offset", lead, lead, out_rank, {GQ_DTYPE_FLOAT32}, "float32");
+    check_output(*offset, "offset", lead, x.shape, for_x);
+  } else if (a.offset != nullptr) {
+    fail("offset must be null for the symmetric op (npu_dynamic_quant returns no offset)");
+  }
+
+  // No output may share memory with an input or with another output.
+  const std::pair<const char*, const gq_tensor*> outputs[] = {
+      {"y", &y}, {"scale", &scale}, {"offset", offset}};
+  const std::pair<const char*, const gq_tensor*> inputs[] = {
+      {"input", &x}, {"smooth_scales", smooth}, {"group_index", gi}};
+  for (size_t i = 0; i < 3; ++i) {
+    if (outputs[i].second == nullptr) continue;
+    const ByteSpan o = span_of(*outputs[i].second);
+    auto overlaps = [&](const gq_tensor* t) {
+      const ByteSpan s = t != nullptr ? span_of(*t) : ByteSpan{};
+      return s.begin < o.end && o.begin < s.end;
+    };
+    for (const auto& [name, t] : inputs) {
+      if (overlaps(t)) {
+        fail(std::string(outputs[i].first) + " must not overlap an input: it shares memory with " +
+             name);
+      }
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (overlaps(outputs[j].second)) {
+        fail(std::string(outputs[i].first) +
+             " must not overlap another output: it shares memory with " + outputs[j].first);
+      }
+    }
+  }
+
+  DynamicProblem p;
+  p.op.kind = config.kind;
+  p.op.chip_950 = config.chip == GQ_CHIP_950;
+  p.op.asymmetric = config.asymmetric != 0;
+  p.op.scale_is_reciprocal =
+      !p.op.chip_950 && !p.op.asymmetric &&
+      a2_scale_is_reciprocal(smooth != nullptr, gi != nullptr, config.kind, rows, h);
+  p.rows = rows;
+  p.H = h;
+  p.x_dtype = x.dtype;
+  p.x = base_of(x);
+  p.x_col_stride = stride_of(x, lead);
+  p.y = const_cast<char*>(base_of(y));
+  p.y_col_stride = stride_of(y, lead);
+  p.scale = const_cast<char*>(base_of(scale));
+  p.offset = offset != nullptr ? const_cast<char*>(base_of(*offset)) : nullptr;
+  // Row dimensions: size-1 dimensions dropped, then neighbours merged where every tensor
+  // lays them out contiguously.
+  const gq_tensor* row_tensors[] = {&x, &y, &scale, offset};
+  RowStrides* row_strides[] = {&p.x_rows, &p.y_rows, &p.scale_rows, &p.offset_rows};
+  int32_t n = 0;
+  for (int32_t d = 0; d < lead; ++d) {
+    if (x.shape[d] == 1 && lead > 1) continue;
+    const bool merge = n > 0 && [&] {
+      for (int k = 0; k < 4; ++k) {
+        if (row_tensors[k] == nullptr) continue;
+        if (row_strides[k]->stride[n - 1] != stride_of(*row_tensors[k], d) * x.shape[d]) {
+          return false;
+        }
+      }
+      return true;
+    }();
+    if (merge) {
+      p.row_dims.size[n - 1] *= x.shape[d];
+      for (int k = 0; k < 4; ++k) {
+        if (row_tensors[k] != nullptr)
+          row_strides[k]->stride[n - 1] = stride_of(*row_tensors[k], d);
+      }
+    } else {
+      p.row_dims.size[n] = x.shape[d];
+      for (int k = 0; k < 4; ++k) {
+        if (row_tensors[k] != nullptr) row_strides[k]->stride[n] = stride_of(*row_tensors[k], d);
+      }
+      ++n;
+    }
+  }
+  if (n == 0) {  // every leading dimension has size 1: one row
+    p.row_dims.size[0] = 1;
+    n = 1;
+  }
+  p.row_dims.ndim = n;
+
+  if (smooth != nullptr) {
+    p.smooth = base_of(*smooth);
+    p.smooth_stride[0] = smooth->ndim == 2 ? stride_of(*smooth, 0) : 0;
+    p.smooth_stride[1] = stride_of(*smooth, smooth->ndim - 1);
+  }
+  if (gi != nullptr) {
+    p.group_index = base_of(*gi);
+    p.group_index_dtype = gi->dtype;
+    p.group_index_stride = stride_of(*gi, 0);
+    p.E = E;
+    if (rows > 0 && check == GroupIndexCheck::kOnHost) {
+      check_group_index_values(
+          group_index_of(p), rows,
+          "the number of rows " + std::to_string(rows) + " (the product of input's leading sizes)");
+    }
+  }
   return p;
 }
 

@@ -12,6 +12,9 @@ namespace groupquant::detail {
 // found by binary search and then advanced row by row.
 void run_cpu(const Problem& p, const gq_options& options);
 
+// The same for npu_dynamic_quant(_asymmetric) (dynamic_quant_driver.cc).
+void run_dynamic_cpu(const DynamicProblem& p, const gq_options& options);
+
 }  // namespace groupquant::detail
 
 #endif  // GROUPQUANT_SRC_CPU_DRIVER_H_

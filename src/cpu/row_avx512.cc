@@ -202,6 +202,8 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
 
 template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
 void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) {
+  static_assert(kKind == GQ_OUTPUT_INT8 || kKind == GQ_OUTPUT_INT4_PACKED,
+                "npu_group_quant\'s output kinds");
   Consts c;
   c.offset = _mm512_set1_ps(offset);
   if constexpr (kKind == GQ_OUTPUT_INT8) {

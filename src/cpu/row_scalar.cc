@@ -16,6 +16,8 @@ void row_scalar(const void* x_row, const void* scale_row, float offset, void* y_
     const float p = mul_rn(load_float(x, kX, i), load_float(scale, kScale, i));
     return round_saturate(add_rn(p, offset), lo, hi);
   };
+  static_assert(kKind == GQ_OUTPUT_INT8 || kKind == GQ_OUTPUT_INT4_PACKED,
+                "npu_group_quant's output kinds");
   if constexpr (kKind == GQ_OUTPUT_INT8) {
     int8_t* y = static_cast<int8_t*>(y_row);
     for (int64_t i = 0; i < n; ++i) y[i] = static_cast<int8_t>(quantize(i, kInt8Min, kInt8Max));
@@ -31,12 +33,12 @@ void row_scalar(const void* x_row, const void* scale_row, float offset, void* y_
 
 }  // namespace
 
-#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                  \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
-                                        void* y_row, int64_t n) {                               \
-    row_scalar<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row, offset,  \
-                                                                     y_row, n);                 \
+#define GQ_DEFINE_ROW_KERNEL(isa, xt, st, out)                                                 \
+  void group_quant_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,      \
+                                                float offset, void* y_row, int64_t n) {        \
+    row_scalar<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out>(x_row, scale_row, offset, \
+                                                                     y_row, n);                \
   }
-GQ_ROW_KERNEL_TYPES(GQ_DEFINE_ROW_KERNEL, scalar)
+GQ_GROUP_QUANT_TYPES(GQ_DEFINE_ROW_KERNEL, scalar)
 
 }  // namespace groupquant::detail

@@ -36,20 +36,20 @@ inline RowKernel find_streaming_row_kernel(Isa isa, gq_dtype x, gq_dtype scale,
   return nullptr;
 }
 
-// Defines an ISA's 18 row kernels (row_<x>_<scale>_<out>__<isa>) and its
+// Defines an ISA's 18 npu_group_quant kernels (group_quant_<x>_<scale>_<out>__<isa>) and its
 // find_streaming_row_kernel_<isa>() from the file's template row_<isa><x, scale, kind,
 // stream>, which has the RowKernel signature; stream selects the streaming-store variant.
 #define GQ_DEFINE_SIMD_ROW_KERNELS(isa)                                                        \
-  GQ_ROW_KERNEL_TYPES(GQ_DEFINE_SIMD_ROW_KERNEL_, isa)                                         \
+  GQ_GROUP_QUANT_TYPES(GQ_DEFINE_SIMD_ROW_KERNEL_, isa)                                        \
   RowKernel find_streaming_row_kernel_##isa(gq_dtype x, gq_dtype scale, gq_output_kind kind) { \
-    GQ_ROW_KERNEL_TYPES(GQ_FIND_STREAMING_ROW_KERNEL_, isa)                                    \
+    GQ_GROUP_QUANT_TYPES(GQ_FIND_STREAMING_ROW_KERNEL_, isa)                                   \
     return nullptr;                                                                            \
   }
-#define GQ_DEFINE_SIMD_ROW_KERNEL_(isa, xt, st, out)                                            \
-  void row_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row, float offset, \
-                                        void* y_row, int64_t n) {                               \
-    row_##isa<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(x_row, scale_row,    \
-                                                                           offset, y_row, n);   \
+#define GQ_DEFINE_SIMD_ROW_KERNEL_(isa, xt, st, out)                                          \
+  void group_quant_##xt##_##st##_##out##__##isa(const void* x_row, const void* scale_row,     \
+                                                float offset, void* y_row, int64_t n) {       \
+    row_##isa<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, false>(x_row, scale_row,  \
+                                                                           offset, y_row, n); \
   }
 #define GQ_FIND_STREAMING_ROW_KERNEL_(isa, xt, st, out)                                 \
   if (x == GQ_DTYPE_OF_##xt && scale == GQ_DTYPE_OF_##st && kind == GQ_KIND_OF_##out) { \

@@ -193,24 +193,23 @@ class RowKernelTester {
   RowKernel kernel_, reference_kernel_;
 };
 
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                            \
-  class row_##xt##_##st##_##out##__##isa : public ::testing::Test {                                \
+#define GQ_CPU_GROUP_QUANT_KERNEL(isa, xt, st, out)                                                \
+  class group_quant_##xt##_##st##_##out##__##isa : public ::testing::Test {                        \
    protected:                                                                                      \
     RowKernelTester tester_{GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, \
-                            &groupquant::detail::row_##xt##_##st##_##out##__##isa};                \
+                            &groupquant::detail::group_quant_##xt##_##st##_##out##__##isa};        \
     void SetUp() override {                                                                        \
       if (tester_.skip()) GTEST_SKIP() << "this CPU lacks " #isa;                                  \
     }                                                                                              \
   };                                                                                               \
-  TEST_F(row_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }                    \
-  TEST_F(row_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }              \
-  TEST_F(row_##xt##_##st##_##out##__##isa, random_values) { tester_.test_random_values(); }
+  TEST_F(group_quant_##xt##_##st##_##out##__##isa, lengths) { tester_.test_lengths(); }            \
+  TEST_F(group_quant_##xt##_##st##_##out##__##isa, misaligned) { tester_.test_misaligned(); }      \
+  TEST_F(group_quant_##xt##_##st##_##out##__##isa, random_values) { tester_.test_random_values(); }
 #include "src/cpu/kernels.inc"
-#undef GQ_CPU_KERNEL
 
 // The streaming-store variant of each kernel that has one (row_stream.h).
-#define GQ_CPU_KERNEL(isa, xt, st, out)                                                       \
-  TEST_F(row_##xt##_##st##_##out##__##isa, streaming_variant) {                               \
+#define GQ_CPU_GROUP_QUANT_KERNEL(isa, xt, st, out)                                           \
+  TEST_F(group_quant_##xt##_##st##_##out##__##isa, streaming_variant) {                       \
     const RowKernel k = groupquant::detail::find_streaming_row_kernel(                        \
         GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out);               \
     if (k == nullptr) GTEST_SKIP() << #isa " has no streaming variant";                       \
@@ -218,7 +217,6 @@ class RowKernelTester {
         .test_streaming_alignments();                                                         \
   }
 #include "src/cpu/kernels.inc"
-#undef GQ_CPU_KERNEL
 
 // ---- The dispatched driver with each ISA forced -------------------------------------
 

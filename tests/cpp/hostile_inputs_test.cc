@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(HostileInputs, Rejected, ::testing::ValuesIn(kRejected)
 
 TEST(HostileInputs, XUnknownDtypeCode) {
   // gq_dtype spans int32, so any code is a valid enum value in C++ as from C.
-  for (int32_t code : {6, 7, 99, -1, std::numeric_limits<int32_t>::max()}) {
+  for (int32_t code : {8, 99, -1, std::numeric_limits<int32_t>::max()}) {
     Call c;
     std::memcpy(&c.x.dtype, &code, sizeof code);
     EXPECT_EQ(outcome(c),

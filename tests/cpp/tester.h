@@ -24,6 +24,8 @@ namespace gqtest {
 inline int64_t element_size(gq_dtype d) {
   switch (d) {
     case GQ_DTYPE_INT8:
+    case GQ_DTYPE_FLOAT8_E4M3FN:
+    case GQ_DTYPE_FLOAT8_E5M2:
       return 1;
     case GQ_DTYPE_FLOAT16:
     case GQ_DTYPE_BFLOAT16:
@@ -198,7 +200,7 @@ class Tensor {
       std::memcpy(&v, at(i), 8);
       return v;
     }
-    if (dtype_ == GQ_DTYPE_INT8) {
+    if (element_size(dtype_) == 1) {
       int8_t v;
       std::memcpy(&v, at(i), 1);
       return v;
