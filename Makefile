@@ -8,6 +8,11 @@ PY := $(VENV)/bin/python
 BUILD ?= build
 JOBS ?= $(shell nproc)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# cmake --build runs make inside make: no "Entering/Leaving directory" lines.
+MAKEFLAGS += --no-print-directory
+# make test: one summary per suite (counts, skip reasons); the full logs go here.
+TEST_LOGS = $(BUILD)/test-logs
+SUMMARY = $(PYTHON) tests/junit_summary.py
 APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
@@ -24,20 +29,22 @@ deps:  # Debian packages a fresh machine lacks (apt-get only when one is missing
 	fi
 
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DGROUPQUANT_BUILD_TESTS=ON
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The output of ctest goes to $(TEST_LOGS)/ctest.log; the summary says why tests skipped
+# (a CPU without AVX-512 skips that path) and prints any failing test's output in full.
 test-cpp: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	@mkdir -p $(TEST_LOGS) && rm -f $(TEST_LOGS)/ctest.xml
+	@rc=0; ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) \
+	  --output-junit $(CURDIR)/$(TEST_LOGS)/ctest.xml >$(TEST_LOGS)/ctest.log 2>&1 || rc=$$?; \
+	$(SUMMARY) --suite "C++ suite (GoogleTest, ctest)" --junit $(TEST_LOGS)/ctest.xml \
+	  --log $(TEST_LOGS)/ctest.log --rc $$rc
 
-# Installs the core into $(BUILD)/install and builds a C and a C++ program against it
-# with find_package(groupquant).
+# Installs the core twice (static from $(BUILD), shared from $(BUILD)/shared) and builds
+# and runs the programs of tests/cmake_consumer (C, C++, docs/cpp.md's example) against each.
 test-cmake-package: build
-	cmake --install $(BUILD) --prefix $(BUILD)/install >/dev/null
-	cmake -S tests/cmake_consumer -B $(BUILD)/consumer -DCMAKE_PREFIX_PATH=$(CURDIR)/$(BUILD)/install >/dev/null
-	cmake --build $(BUILD)/consumer -j $(JOBS)
-	$(BUILD)/consumer/consumer_c
-	$(BUILD)/consumer/consumer_cpp
+	@tests/cmake_consumer/check_package.sh $(BUILD) $(JOBS)
 
 test: test-cpp test-cmake-package test-python
 
@@ -51,18 +58,31 @@ PY_SOURCES = setup.py pyproject.toml CMakeLists.txt \
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): requirements-dev.txt | deps
+	@echo "== venv: $(VENV) with torch==2.13.0 and the test tools (requirements-dev.txt)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
 # Builds the core with CMake (build/python-core) and the extension against the venv's torch.
+# Shows the build's progress lines; the whole pip output is in $(BUILD)/pip-install.log
+# (printed in full if the install fails).
 install-python: $(INSTALL_STAMP)
 $(INSTALL_STAMP): $(VENV_STAMP) $(PY_SOURCES)
-	$(VENV)/bin/pip install -q --no-build-isolation --no-deps .
-	touch $@
+	@mkdir -p $(BUILD)
+	@echo "== install-python: pip install --no-build-isolation . (the C++ core, then the torch binding)"
+	@rc=0; $(VENV)/bin/pip install -v --no-build-isolation --no-deps . 2>&1 | tee $(BUILD)/pip-install.log \
+	  | { grep --line-buffered -E "^ *\[ *[0-9]+%\] (Building|Linking)|^ *building '|^Successfully installed" || true; } \
+	  || rc=$$?; \
+	if [ $$rc != 0 ]; then cat $(BUILD)/pip-install.log; echo "install-python: FAILED (log above: $(BUILD)/pip-install.log)"; exit $$rc; fi
+	@touch $@
 
+# pytest's output goes to $(TEST_LOGS)/pytest.log; the summary lists skip reasons (-rs).
 test-python: install-python
-	$(PY) -m pytest -q tests/python
+	@mkdir -p $(TEST_LOGS) && rm -f $(TEST_LOGS)/pytest.xml
+	@rc=0; $(PY) -m pytest -rs tests/python --junitxml=$(TEST_LOGS)/pytest.xml \
+	  >$(TEST_LOGS)/pytest.log 2>&1 || rc=$$?; \
+	$(SUMMARY) --suite "Python suite (pytest)" --junit $(TEST_LOGS)/pytest.xml \
+	  --log $(TEST_LOGS)/pytest.log --rc $$rc
 
 demo: install-python
 	$(PY) examples/demo.py
@@ -88,6 +108,54 @@ cuda: deps $(VENV_STAMP)
 	$(CUDA_BUILD)/groupquant_cuda_launcher_test --gtest_brief=1
 	$(PY) tests/cuda/check_extension_build.py --nvcc "$(NVCC)"
 
+# ---- aarch64 (no Arm machine needed): `make test-aarch64` cross-compiles the core and the
+# C++ suite with Debian's g++-aarch64-linux-gnu (cmake/toolchain-aarch64.cmake), against a
+# GoogleTest built here for aarch64 from Debian's sources (/usr/src/googletest), checks that
+# the library has no fused multiply-add, and runs under qemu-aarch64: the ISA selection
+# tests on the default path, the whole suite once per ISA an aarch64 CPU offers (scalar,
+# neon) forced with GROUPQUANT_CPU_ISA (ctest's groupquant_tests_isa_*; the x86 ones are
+# left out: they would only skip, slowly), then the CMake package consumers. The
+# large-index tests (2^31+ elements) are skipped: far too slow emulated.
+.PHONY: deps-aarch64 test-aarch64
+AARCH64_BUILD ?= build-aarch64
+AARCH64_PACKAGES := g++-aarch64-linux-gnu qemu-user googletest
+AARCH64_CMAKE := -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/toolchain-aarch64.cmake -DCMAKE_BUILD_TYPE=Release
+AARCH64_GTEST := $(CURDIR)/$(AARCH64_BUILD)/googletest-install
+AARCH64_INSTALL := $(CURDIR)/$(AARCH64_BUILD)/install
+QEMU_AARCH64 := qemu-aarch64 -L /usr/aarch64-linux-gnu
+
+deps-aarch64: deps
+	@missing="$$(for p in $(AARCH64_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test-aarch64: deps-aarch64
+	@mkdir -p $(AARCH64_BUILD) && date +%s > $(AARCH64_BUILD)/.started
+	cmake -S /usr/src/googletest -B $(AARCH64_BUILD)/googletest $(AARCH64_CMAKE) -DBUILD_GMOCK=OFF >/dev/null
+	cmake --build $(AARCH64_BUILD)/googletest -j $(JOBS) >/dev/null
+	cmake --install $(AARCH64_BUILD)/googletest --prefix $(AARCH64_GTEST) >/dev/null
+	cmake -S . -B $(AARCH64_BUILD)/core $(AARCH64_CMAKE) -DGROUPQUANT_BUILD_TESTS=ON \
+	  -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_GTEST) >/dev/null
+	cmake --build $(AARCH64_BUILD)/core -j $(JOBS) --target groupquant groupquant_tests
+	@if aarch64-linux-gnu-objdump -d $(AARCH64_BUILD)/core/libgroupquant.a \
+	     | grep -Eq '\s(fmla|fmls|fmadd|fmsub|fnmadd|fnmsub)\s'; then \
+	  echo "libgroupquant.a (aarch64) contains a fused multiply-add" >&2; exit 1; \
+	fi; echo "libgroupquant.a (aarch64): no fused multiply-add"
+	@echo "== under $(QEMU_AARCH64): large-index tests skipped (GROUPQUANT_SKIP_LARGE_TESTS=1, too slow emulated)"
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/core/groupquant_tests --gtest_brief=1 --gtest_filter='CpuIsaSelection.*'
+	GROUPQUANT_SKIP_LARGE_TESTS=1 ctest --test-dir $(AARCH64_BUILD)/core --output-on-failure -j $(JOBS) \
+	  -R '^groupquant_tests_isa_(scalar|neon)$$'
+	cmake --install $(AARCH64_BUILD)/core --prefix $(AARCH64_INSTALL) >/dev/null
+	cmake -S tests/cmake_consumer -B $(AARCH64_BUILD)/consumer $(AARCH64_CMAKE) \
+	  -DGQ_AARCH64_PREFIX_PATH=$(AARCH64_INSTALL) >/dev/null
+	cmake --build $(AARCH64_BUILD)/consumer -j $(JOBS)
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_c
+	$(QEMU_AARCH64) $(AARCH64_BUILD)/consumer/consumer_cpp
+	@echo "test-aarch64: passed in $$(( $$(date +%s) - $$(cat $(AARCH64_BUILD)/.started) )) s"
+
 # ---- Sanitizers and fuzzing ----------------------------------------------------------------
 # `make sanitize`: the C++ suite built with g++ -fsanitize=address,undefined and run once as
 # is (default ISA, large-index tests included), then once per CPU path this machine has;
@@ -97,10 +165,11 @@ TSAN_BUILD ?= build-tsan
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 sanitize: deps
-	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_SANITIZE=address,undefined
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_BUILD_TESTS=ON \
+	  -DGROUPQUANT_SANITIZE=address,undefined
 	cmake --build $(SAN_BUILD) -j $(JOBS) --target groupquant_tests
 	$(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1
-	@for isa in scalar avx2 avx512; do \
+	@for isa in scalar avx2 avx512 neon; do \
 	  echo "== sanitize: GROUPQUANT_CPU_ISA=$$isa"; \
 	  if out="$$(GROUPQUANT_CPU_ISA=$$isa $(SAN_ENV) $(SAN_BUILD)/groupquant_tests --gtest_brief=1 2>&1)"; then \
 	    tail -n 2 <<<"$$out"; \
@@ -110,7 +179,8 @@ sanitize: deps
 	    echo "$$out"; exit 1; \
 	  fi; \
 	done
-	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_SANITIZE=thread
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROUPQUANT_BUILD_TESTS=ON \
+	  -DGROUPQUANT_SANITIZE=thread
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target groupquant_tests
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/groupquant_tests --gtest_brief=1 \
 	  --gtest_filter='Concurrency*:*CpuDriver*:HostileInputs.HostileThreadCounts'
@@ -159,7 +229,7 @@ bench: deps install-python
 
 # ---- Style: clang-format (.clang-format) for C++/CUDA, ruff (pyproject.toml) for Python.
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' '*.hpp' '*.cpp' '*.cu' '*.cuh')
-PY_STYLE_PATHS := python tests/python tests/cuda bench examples fuzz
+PY_STYLE_PATHS := python tests/python tests/cuda tests/junit_summary.py bench examples fuzz
 
 deps-format: deps
 	@dpkg -s clang-format >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
@@ -177,4 +247,5 @@ format-check: deps-format venv
 
 clean:
 	rm -rf $(BUILD) $(CUDA_BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(VENV) \
+	  $(AARCH64_BUILD) \
 	  $(FUZZ_RUN_CORPUS) python/*.egg-info

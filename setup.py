@@ -10,6 +10,20 @@ Build trees: build/python-core/cmake (the core) and build/python-core/setuptools
 ($GROUPQUANT_BUILD_DIR instead of build/python-core when set).
 """
 
+# First: pip's default build isolation builds in a fresh environment without torch.
+import importlib.util
+import sys
+
+if importlib.util.find_spec("torch") is None:
+    sys.exit(
+        "groupquant: cannot import torch in the build environment "
+        f"({sys.executable}).\n"
+        "The extension is compiled against the torch that will import it, so the build must "
+        "see the installed torch (torch==2.13.0): pip's build isolation hides it. Install "
+        "with\n\n    pip install --no-build-isolation .\n\n"
+        "in an environment that has torch (see README.md, 'Using it')."
+    )
+
 import os
 import shutil
 import subprocess

@@ -15,6 +15,7 @@ set(GQ_TEST_SRCS
   tests/cpp/concurrency_test.cc
   tests/cpp/cpu_kernels_test.cc
   tests/cpp/dynamic_quant_test.cc
+  tests/cpp/dynamic_quant_validate_test.cc
 )
 add_executable(groupquant_tests ${GQ_TEST_SRCS})
 target_compile_options(groupquant_tests PRIVATE -Wall -Wextra -ffp-contract=off)
@@ -24,7 +25,7 @@ gtest_discover_tests(groupquant_tests DISCOVERY_TIMEOUT 60)
 # The whole suite once more per CPU path, forced through the environment variable, so
 # every test (not only the per-ISA kernel tests) runs on each kernel set. A path this
 # CPU lacks makes the binary report "not supported by this CPU", which counts as a skip.
-foreach(isa scalar avx2 avx512)
+foreach(isa scalar avx2 avx512 neon)
   add_test(NAME groupquant_tests_isa_${isa} COMMAND groupquant_tests --gtest_brief=1)
   set_tests_properties(groupquant_tests_isa_${isa} PROPERTIES
     ENVIRONMENT GROUPQUANT_CPU_ISA=${isa}

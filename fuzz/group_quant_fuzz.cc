@@ -290,7 +290,7 @@ void reverse_parallel_for(void*, int64_t begin, int64_t end, int64_t, gq_task_fn
 
 std::vector<std::string> supported_isas() {
   std::vector<std::string> isas;
-  for (const char* name : {"scalar", "avx2", "avx512"}) {
+  for (const char* name : {"scalar", "avx2", "avx512", "neon"}) {
     if (gq_cpu_isa_supported(name)) isas.emplace_back(name);
   }
   return isas;

@@ -155,8 +155,9 @@ gq_status gq_set_cpu_isa(const char* name) {
     }
     const std::optional<Isa> isa = groupquant::detail::parse_isa(requested);
     if (!isa) {
-      throw groupquant::Error("CPU ISA name must be one of auto, scalar, avx2, avx512: got '" +
-                              std::string(requested) + "'");
+      throw groupquant::Error(
+          "CPU ISA name must be one of auto, scalar, avx2, avx512, neon: got '" +
+          std::string(requested) + "'");
     }
     groupquant::detail::set_active_isa(*isa);
   });

@@ -8,6 +8,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#elif defined(__aarch64__)
+#include <cstdint>
 #else
 #include <cfenv>
 #endif
@@ -24,6 +26,26 @@ class ScopedDefaultFpEnv {
 
  private:
   unsigned saved_;
+#elif defined(__aarch64__)
+  // FPCR 0: round to nearest even, no flush-to-zero (FZ, FZ16), IEEE half precision
+  // (AHP, which fp16 -> fp32 conversions obey), no default-NaN, no traps. Scalar and
+  // Advanced SIMD arithmetic obey FPCR alone. Written only when it differs: msr fpcr
+  // can stall the pipeline on some cores.
+  ScopedDefaultFpEnv() : saved_(read_fpcr()) {
+    if (saved_ != 0) write_fpcr(0);
+  }
+  ~ScopedDefaultFpEnv() {
+    if (saved_ != 0) write_fpcr(saved_);
+  }
+
+ private:
+  static uint64_t read_fpcr() {
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(v));
+    return v;
+  }
+  static void write_fpcr(uint64_t v) { __asm__ __volatile__("msr fpcr, %0" : : "r"(v)); }
+  uint64_t saved_;
 #else
   ScopedDefaultFpEnv() : saved_(std::fegetround()) { std::fesetround(FE_TONEAREST); }
   ~ScopedDefaultFpEnv() { std::fesetround(saved_); }

@@ -120,9 +120,25 @@ bool self_overlapping(const gq_tensor& t) {
   return inner_stride == 0 || outer_stride < inner_stride * inner_size;
 }
 
+// The porting mistake: per-group row counts (torch_npu's group_list_type=1) where end rows
+// are wanted. Read only on the error path: whole-list evidence that the values are counts.
+std::string counts_hint(const GroupIndex& gi, int64_t rows, const std::string& rows_short) {
+  int64_t sum = 0;
+  for (int64_t g = 0; g < gi.G; ++g) {
+    const int64_t v = gi.end(g);
+    if (v < 0 || __builtin_add_overflow(sum, v, &sum)) return "";
+  }
+  if (sum != rows) return "";
+  return "; the values sum to " + rows_short +
+         ", like per-group counts; end rows, not counts: use torch.cumsum (or "
+         "groupquant.to_group_index)";
+}
+
 // group_index values (SPEC.md): >= 0, non-decreasing, <= rows, last == rows. Shared by
-// every op that routes rows by group; `rows_name` says where rows comes from.
-void check_group_index_values(const GroupIndex& gi, int64_t rows, const std::string& rows_name) {
+// every op that routes rows by group; `rows_name` says where rows comes from, and
+// `rows_short` names it in the counts hint.
+void check_group_index_values(const GroupIndex& gi, int64_t rows, const std::string& rows_name,
+                              const std::string& rows_short) {
   int64_t previous = 0;
   for (int64_t g = 0; g < gi.G; ++g) {
     const int64_t v = gi.end(g);
@@ -135,12 +151,13 @@ void check_group_index_values(const GroupIndex& gi, int64_t rows, const std::str
     } else if (v > rows) {
       m << "group_index values must not exceed " << rows_name << ": group_index[" << g << "]=" << v;
     }
-    if (!m.str().empty()) fail(m.str());
+    if (!m.str().empty()) fail(m.str() + counts_hint(gi, rows, rows_short));
     previous = v;
   }
   if (previous != rows) {
     fail("group_index last value must equal " + rows_name + ": group_index[" +
-         std::to_string(gi.G - 1) + "]=" + std::to_string(previous));
+         std::to_string(gi.G - 1) + "]=" + std::to_string(previous) +
+         counts_hint(gi, rows, rows_short));
   }
 }
 
@@ -224,6 +241,13 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   }
   const int64_t G = scale.shape[0];
 
+  // torch_npu's group_list_type=2: [E, 2] (expert, count) pairs instead of end rows.
+  if (a.group_index != nullptr && a.group_index->ndim == 2 && a.group_index->shape != nullptr &&
+      a.group_index->shape[1] == 2) {
+    fail("group_index must be 1-D: got a 2-D tensor of shape " + shape_string(*a.group_index) +
+         "; [E, 2] looks like (expert, count) pairs (group_list_type=2): convert them with "
+         "groupquant.to_group_index(group_list, 2)");
+  }
   const gq_tensor& gi = check_tensor(a.group_index, "group_index", 1, 1, "1-D",
                                      {GQ_DTYPE_INT32, GQ_DTYPE_INT64}, "int32 or int64");
   if (gi.shape[0] != G) {
@@ -296,7 +320,8 @@ Problem validate_arguments(const Arguments& a, GroupIndexCheck check) {
   p.y_stride[1] = stride_of(y, 1);
 
   if (!empty && check == GroupIndexCheck::kOnHost) {
-    check_group_index_values(group_index_of(p), M, "M=" + std::to_string(M) + " (x.size(0))");
+    check_group_index_values(group_index_of(p), M, "M=" + std::to_string(M) + " (x.size(0))",
+                             "M=" + std::to_string(M));
   }
   return p;
 }
@@ -342,8 +367,8 @@ void check_output(const gq_tensor& t, const char* name, int32_t ndim, const int6
   bool same = t.ndim == ndim;
   for (int32_t i = 0; same && i < ndim; ++i) same = t.shape[i] == shape[i];
   if (!same) {
-    fail(std::string(name) + " must have shape " + dims_string(ndim, shape) + " for x " + for_x +
-         ": got " + shape_string(t));
+    fail(std::string(name) + " must have shape " + dims_string(ndim, shape) + " for input " +
+         for_x + ": got " + shape_string(t));
   }
   if (self_overlapping_nd(t)) {
     fail(std::string(name) + " strides must not make elements overlap: got strides " +
@@ -484,7 +509,7 @@ DynamicProblem validate_dynamic_arguments(const DynamicArguments& a, GroupIndexC
   p.op.asymmetric = config.asymmetric != 0;
   p.op.scale_is_reciprocal =
       !p.op.chip_950 && !p.op.asymmetric &&
-      a2_scale_is_reciprocal(smooth != nullptr, gi != nullptr, config.kind, rows, h);
+      a2_scale_is_reciprocal(smooth != nullptr, a.group_index != nullptr, config.kind, rows, h);
   p.rows = rows;
   p.H = h;
   p.x_dtype = x.dtype;
@@ -543,7 +568,8 @@ DynamicProblem validate_dynamic_arguments(const DynamicArguments& a, GroupIndexC
     if (rows > 0 && check == GroupIndexCheck::kOnHost) {
       check_group_index_values(
           group_index_of(p), rows,
-          "the number of rows " + std::to_string(rows) + " (the product of input's leading sizes)");
+          "the number of rows " + std::to_string(rows) + " (the product of input's leading sizes)",
+          std::to_string(rows) + " rows");
     }
   }
   return p;

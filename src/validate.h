@@ -1,5 +1,7 @@
-// Every rule of SPEC.md's "Validation" section, and the only place that writes the
-// error text. Messages read "<argument> <rule>: <offending value>".
+// Every validation rule of both ops (SPEC.md's "Validation", SPEC-dynamic-quant.md §4 and
+// §10), and the only place that writes the text of an invalid-argument error. (An
+// unsupported forced ISA is reported by cpu/isa.cc, a device-side group_index failure by
+// the CUDA kernels.) Messages read "<argument> <rule>: <offending value>".
 #ifndef GROUPQUANT_SRC_VALIDATE_H_
 #define GROUPQUANT_SRC_VALIDATE_H_
 

@@ -12,6 +12,10 @@
  * This is the C ABI: every function returns gq_status; on failure the message of the
  * calling thread's last error is available from gq_last_error(). Out-parameters come
  * last. Nothing is written to an output before every argument has been validated.
+ *
+ * Threads: every function may be called from any number of threads at once (calls that
+ * share inputs included; outputs must not overlap). docs/cpp.md is the guide, with a
+ * complete example.
  */
 #ifndef GROUPQUANT_GROUPQUANT_H_
 #define GROUPQUANT_GROUPQUANT_H_
@@ -64,7 +68,9 @@ typedef enum gq_output_kind {
  * the entry point implies): the first element lives at (char*)data + byte_offset,
  * element [i, j] at that address + (i * strides[0] + j * strides[1]) * element size.
  * strides are in elements, must be non-negative, and may be NULL for a compact
- * row-major tensor. A 0-d tensor has ndim 0 and needs no shape. */
+ * row-major tensor; byte_offset is in bytes. A 0-d tensor has ndim 0 and needs no shape
+ * (e.g. the offset: {&value, 0, GQ_DTYPE_FLOAT32, NULL, NULL, 0}). Outputs use the same
+ * struct: the view is const, the memory its data points to is written. */
 typedef struct gq_tensor {
   void* data;
   int32_t ndim;
@@ -74,18 +80,24 @@ typedef struct gq_tensor {
   uint64_t byte_offset;
 } gq_tensor;
 
-/* Runs fn over [begin, end) split into sub-ranges, possibly in parallel, and returns
- * when all have run. fn never throws and never fails. */
+/* Runs fn over [begin, end) split into sub-ranges of at least grain indices (the last may
+ * be shorter), each index exactly once, possibly in parallel, and returns when all have
+ * run. fn never throws and never fails. Called from the thread that called
+ * gq_group_quant, and by concurrent calls concurrently. */
 typedef void (*gq_task_fn)(void* task_ctx, int64_t begin, int64_t end);
 typedef void (*gq_parallel_for_fn)(void* runner_ctx, int64_t begin, int64_t end, int64_t grain,
                                    gq_task_fn fn, void* task_ctx);
 
 typedef struct gq_options {
-  /* Threads of the built-in pool: 0 = all hardware threads, 1 = the calling thread
-   * only. Ignored when parallel_for is set. */
+  /* Threads of the built-in pool, started for each call, the calling thread included:
+   * 0 = up to all hardware threads (one per 256 Ki elements of work, so small calls run
+   * on the calling thread alone), 1 = the calling thread only (what a caller that is
+   * itself one of many worker threads wants), k = up to k. Ignored when parallel_for
+   * is set. */
   int32_t num_threads;
   /* Optional: run the work on the caller's thread pool instead (the torch binding
-   * passes at::parallel_for here, so torch.set_num_threads is honoured). */
+   * passes at::parallel_for here, so torch.set_num_threads is honoured). Not called when
+   * the work is one chunk (about 64 Ki elements, or one row): it runs on the calling thread. */
   gq_parallel_for_fn parallel_for;
   void* parallel_ctx;
 } gq_options;
@@ -95,13 +107,15 @@ typedef struct gq_options {
 GQ_API gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_dtype,
                                 int64_t out_shape[2]);
 
-/* Quantizes on the CPU into the caller-allocated y (dtype and shape from
- * gq_output_spec, any non-overlapping strides, not overlapping an input).
- * offset may be NULL; options may be NULL (all hardware threads).
- * group_index values are checked on the host before anything is written. */
+/* Quantizes on the CPU into y_out, the OUTPUT: caller-allocated memory viewed by y_out
+ * (dtype and shape from gq_output_spec, any non-overlapping strides, not overlapping an
+ * input); the view is const, its data is written. offset may be NULL; options may be
+ * NULL (the defaults of gq_options{0}). group_index values are checked on the host
+ * before anything is written. Error messages call the output "y". */
 GQ_API gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale,
                                 const gq_tensor* group_index, const gq_tensor* offset,
-                                gq_output_kind kind, const gq_options* options, const gq_tensor* y);
+                                gq_output_kind kind, const gq_options* options,
+                                const gq_tensor* y_out);
 
 /* ---- npu_dynamic_quant / npu_dynamic_quant_asymmetric (SPEC-dynamic-quant.md) ----------
  * Per-token quantization: each row r of x (rank 2..8, [..., H], fp16 or bf16) is first
@@ -138,19 +152,22 @@ GQ_API gq_status gq_dynamic_quant_output_spec(const gq_tensor* x,
  * before anything is written. */
 GQ_API gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
                                   const gq_tensor* group_index,
-                                  const gq_dynamic_quant_config* config,
-                                  const gq_options* options, const gq_tensor* y,
-                                  const gq_tensor* scale, const gq_tensor* offset);
+                                  const gq_dynamic_quant_config* config, const gq_options* options,
+                                  const gq_tensor* y, const gq_tensor* scale,
+                                  const gq_tensor* offset);
 
 /* The message of the calling thread's last failure ("" if none). Valid until the
  * next groupquant call on this thread. */
 GQ_API const char* gq_last_error(void);
 
 /* CPU kernel selection. The best ISA the CPU supports is picked once; the environment
- * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, auto) or this call overrides it.
- * Forcing an ISA the CPU lacks gives GQ_STATUS_UNSUPPORTED. */
+ * variable GROUPQUANT_CPU_ISA (scalar, avx2, avx512, neon, auto; read once, when first needed) or
+ * this call overrides it. Forcing an ISA the CPU lacks gives GQ_STATUS_UNSUPPORTED.
+ * The setting is process-wide (this copy of the library) and thread-safe: it applies to
+ * calls that start after it, on every thread; calls in flight keep the kernels they
+ * chose. Every ISA gives the same bits. */
 GQ_API gq_status gq_set_cpu_isa(const char* name);
-/* The name of the ISA in use: "scalar", "avx2" or "avx512". */
+/* The name of the ISA in use: "scalar", "avx2", "avx512" (x86-64) or "neon" (aarch64). */
 GQ_API const char* gq_cpu_isa(void);
 /* Whether this build and this CPU can run the named ISA (1) or not (0). */
 GQ_API int gq_cpu_isa_supported(const char* name);

@@ -1,7 +1,7 @@
 """The public wrapper of ``torch.ops.groupquant.npu_group_quant`` and its fake.
 
 The schema and the real implementations live in C++ (``csrc/op.cpp``); the core checks
-every argument and writes all error text. The fake below only derives the output's
+every argument and writes the text of every argument error. The fake below only derives the output's
 dtype and shape, with the core's own rules and messages for what it has to read.
 """
 

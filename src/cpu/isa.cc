@@ -8,6 +8,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace groupquant::detail {
 namespace {
@@ -40,20 +44,50 @@ X86Features read_x86_features() {
 }
 #endif
 
+#if defined(__aarch64__)
+// Advanced SIMD is in the aarch64 baseline that the whole library is compiled for (the
+// compiler uses it for ordinary code too), so asimd is true wherever this code runs; the
+// HWCAPs are read anyway so that later paths (SVE, SVE2) only add a field and a case.
+struct Arm64Features {
+  bool asimd = true;
+  bool sve = false;
+  bool sve2 = false;
+};
+
+Arm64Features read_arm64_features() {
+  Arm64Features f;
+#if defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  const unsigned long hwcap2 = getauxval(AT_HWCAP2);
+#if defined(HWCAP_SVE)
+  f.sve = (hwcap & HWCAP_SVE) != 0;
+#endif
+#if defined(HWCAP2_SVE2)
+  f.sve2 = f.sve && (hwcap2 & HWCAP2_SVE2) != 0;
+#endif
+  (void)hwcap, (void)hwcap2;
+#endif
+  return f;
+}
+#endif
+
 bool cpu_has(Isa isa) {
+  if (isa == Isa::kScalar) return true;
 #if defined(__x86_64__) || defined(__i386__)
   static const X86Features features = read_x86_features();
   switch (isa) {
-    case Isa::kScalar:
-      return true;
     case Isa::kAvx2:
       return features.avx2_fma_f16c;
     case Isa::kAvx512:
       return features.avx512_f_bw_vl;
+    default:
+      return false;
   }
-  return false;
+#elif defined(__aarch64__)
+  static const Arm64Features features = read_arm64_features();
+  return isa == Isa::kNeon && features.asimd;
 #else
-  return isa == Isa::kScalar;
+  return false;
 #endif
 }
 
@@ -65,6 +99,8 @@ bool compiled_in(Isa isa) {
       return GQ_HAVE_AVX2;
     case Isa::kAvx512:
       return GQ_HAVE_AVX512;
+    case Isa::kNeon:
+      return GQ_HAVE_NEON;
   }
   return false;
 }
@@ -78,7 +114,7 @@ Isa initial_isa() {
   }
   const std::optional<Isa> forced = parse_isa(env);
   if (!forced) {
-    throw Unsupported("GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512: got '" +
+    throw Unsupported("GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512, neon: got '" +
                       std::string(env) + "'");
   }
   if (!isa_supported(*forced)) {
@@ -103,6 +139,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kNeon:
+      return "neon";
   }
   return "unknown";
 }
@@ -117,7 +155,7 @@ std::optional<Isa> parse_isa(std::string_view name) {
 bool isa_supported(Isa isa) { return compiled_in(isa) && cpu_has(isa); }
 
 Isa best_isa() {
-  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kNeon}) {
     if (isa_supported(isa)) return isa;
   }
   return Isa::kScalar;

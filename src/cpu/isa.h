@@ -9,11 +9,12 @@
 
 namespace groupquant::detail {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
-inline constexpr int kNumIsas = 3;
+// x86-64: avx2, avx512. aarch64: neon (Advanced SIMD, every aarch64 CPU).
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
+inline constexpr int kNumIsas = 4;
 
 const char* isa_name(Isa isa);
-std::optional<Isa> parse_isa(std::string_view name);  // "scalar", "avx2", "avx512"
+std::optional<Isa> parse_isa(std::string_view name);  // "scalar", "avx2", "avx512", "neon"
 // Compiled into this build and runnable on this CPU.
 bool isa_supported(Isa isa);
 // The best supported ISA.

@@ -34,6 +34,7 @@ using DynamicRowKernel = void (*)(const void* x, const void* smooth, int64_t n, 
 #define GQ_ISA_OF_scalar ::groupquant::detail::Isa::kScalar
 #define GQ_ISA_OF_avx2 ::groupquant::detail::Isa::kAvx2
 #define GQ_ISA_OF_avx512 ::groupquant::detail::Isa::kAvx512
+#define GQ_ISA_OF_neon ::groupquant::detail::Isa::kNeon
 
 #define GQ_CPU_GROUP_QUANT_KERNEL(isa, x, s, out)                                       \
   void group_quant_##x##_##s##_##out##__##isa(const void* x_row, const void* scale_row, \

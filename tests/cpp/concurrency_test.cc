@@ -99,7 +99,7 @@ gq_options options_for(int variant) {
 
 std::vector<std::string> supported_isas() {
   std::vector<std::string> isas;
-  for (const char* name : {"scalar", "avx2", "avx512"}) {
+  for (const char* name : {"scalar", "avx2", "avx512", "neon"}) {
     if (gq_cpu_isa_supported(name)) isas.emplace_back(name);
   }
   return isas;

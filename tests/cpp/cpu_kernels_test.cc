@@ -399,6 +399,33 @@ TEST_P(ForcedIsa, IgnoresCallersFloatingPointEnvironment) {
     ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i)) << c.what << " element " << i;
   }
 }
+#elif defined(__aarch64__)
+// The same for the caller's FPCR: round toward +inf, flush-to-zero and alternative
+// half precision (AHP, which changes how fcvtl widens fp16 Inf and NaN).
+TEST_P(ForcedIsa, IgnoresCallersFloatingPointEnvironment) {
+  constexpr uint64_t kHostileFpcr = (uint64_t{1} << 26) | (uint64_t{1} << 24) | (uint64_t{1} << 22);
+  std::mt19937 rng(99);
+  for (gq_dtype xd : {GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT16}) {
+    DriverCase c = random_case(rng, xd, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
+    // Subnormal products, exact ties and fp16 Inf, which FZ, the rounding mode or AHP change.
+    for (int64_t i = 0; i < c.x.numel(); i += 3) c.x.set_float(i, 1e-40f);
+    for (int64_t i = 1; i < c.x.numel(); i += 7) c.x.set_float(i, INFINITY);
+    const gq_tensor off = c.offset.view();
+    groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(),
+                                      c.with_offset ? &off : nullptr, c.kind, c.y_ref.view());
+    uint64_t saved, after;
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved));
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(kHostileFpcr));
+    groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
+                            c.kind, c.y.view());
+    __asm__ __volatile__("mrs %0, fpcr" : "=r"(after));
+    __asm__ __volatile__("msr fpcr, %0" : : "r"(saved));
+    EXPECT_EQ(after, kHostileFpcr) << "caller's FPCR not restored";
+    for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
+      ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i)) << c.what << " element " << i;
+    }
+  }
+}
 #endif
 
 std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
@@ -406,13 +433,14 @@ std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, ForcedIsa,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512), isa_param_name);
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
+                         isa_param_name);
 
 // ---- Selection: the C ABI override and the environment variable ---------------------
 
 TEST(CpuIsaSelection, CApiForcesEveryPathTheMachineHas) {
   const std::string saved = gq_cpu_isa();
-  for (const char* name : {"scalar", "avx2", "avx512"}) {
+  for (const char* name : {"scalar", "avx2", "avx512", "neon"}) {
     if (gq_cpu_isa_supported(name)) {
       EXPECT_EQ(gq_set_cpu_isa(name), GQ_STATUS_SUCCESS) << name;
       EXPECT_STREQ(gq_cpu_isa(), name);
@@ -423,6 +451,15 @@ TEST(CpuIsaSelection, CApiForcesEveryPathTheMachineHas) {
   EXPECT_NE(gq_set_cpu_isa("sse9"), GQ_STATUS_SUCCESS);
   ASSERT_EQ(gq_set_cpu_isa(saved.c_str()), GQ_STATUS_SUCCESS);
 }
+
+#if defined(__aarch64__)
+// NEON is the aarch64 baseline: always compiled in, always supported, the default.
+TEST(CpuIsaSelection, NeonOnEveryArm64Cpu) {
+  EXPECT_EQ(gq_cpu_isa_supported("neon"), 1);
+  EXPECT_EQ(groupquant::detail::best_isa(), Isa::kNeon);
+  EXPECT_EQ(gq_cpu_isa_supported("avx2"), 0);
+}
+#endif
 
 // ctest runs this whole binary once per ISA with GROUPQUANT_CPU_ISA set (see
 // cmake/tests.cmake); then the process must start on exactly that path.

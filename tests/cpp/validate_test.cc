@@ -89,6 +89,12 @@ const gqtest::Rejection kRules[] = {
     // group_index not 1-D, not int32/int64, or group_index.size(0) != scale.size(0).
     {"group_index_2d", reshape<&Call::gi, 3, 1>,
      "group_index must be 1-D: got a 2-D tensor of shape [3, 1]"},
+    // [E, 2]: torch_npu's group_list_type=2 (expert, count) pairs; the message says how to
+    // convert them.
+    {"group_index_expert_count_pairs", reshape<&Call::gi, 3, 2>,
+     "group_index must be 1-D: got a 2-D tensor of shape [3, 2]; [E, 2] looks like (expert, "
+     "count) pairs (group_list_type=2): convert them with groupquant.to_group_index(group_list, "
+     "2)"},
     {"group_index_float32", set_dtype<&Call::gi, GQ_DTYPE_FLOAT32>,
      "group_index must be int32 or int64: got float32"},
     {"group_index_int8", set_dtype<&Call::gi, GQ_DTYPE_INT8>,
@@ -120,6 +126,22 @@ const gqtest::Rejection kRules[] = {
      "group_index last value must equal M=6 (x.size(0)): group_index[2]=5"},
     {"group_index_all_zero", group_index<kI64, 0, 0, 0>,
      "group_index last value must equal M=6 (x.size(0)): group_index[2]=0"},
+    // Per-group counts (torch_npu's group_list_type=1) where end rows are wanted: the values
+    // sum to M, and the message says so and how to convert them.
+    {"group_index_counts_decreasing", group_index<kI64, 1, 3, 2>,
+     "group_index must be non-decreasing: group_index[2]=2 < group_index[1]=3; the values sum to "
+     "M=6, like per-group counts; end rows, not counts: use torch.cumsum (or "
+     "groupquant.to_group_index)"},
+    {"group_index_counts_last_not_m", group_index<kI32, 2, 2, 2>,
+     "group_index last value must equal M=6 (x.size(0)): group_index[2]=2; the values sum to "
+     "M=6, like per-group counts; end rows, not counts: use torch.cumsum (or "
+     "groupquant.to_group_index)"},
+    // Summing to M is not enough when a value is negative (counts never are), or when the sum
+    // gets there only by wrapping around (INT64_MAX + INT64_MAX + 8 wraps to 6).
+    {"group_index_sums_to_m_with_negative", group_index<kI64, 4, -1, 3>,
+     "group_index values must be non-negative: group_index[1]=-1"},
+    {"group_index_sum_wraps_to_m", group_index<kI64, kI64Max, kI64Max, 8>,
+     "group_index values must not exceed M=6 (x.size(0)): group_index[0]=9223372036854775807"},
 
     // G == 0 while x is not empty.
     {"no_groups", all_of<reshape<&Call::scale, 0, kN>, reshape<&Call::gi, 0>>,

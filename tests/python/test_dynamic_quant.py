@@ -383,12 +383,6 @@ def test_every_a2_kernel_scale(rows, h, smooth_kind, experts, out, key, asymmetr
 
 
 @needs_op
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core (src/validate.cc, a2_scale_is_reciprocal) drops group_index without "
-    "smooth_scales before the kernel selection, so it keeps kernel 10's m*c scale; SPEC §4 "
-    "says the NPU's tiling skips kernels 100 and 10 whenever the group tensor is present",
-)
 def test_a2_group_index_without_smooth_is_ignored_but_selects_the_kernel():
     # Without smooth_scales, group_index takes no part in the arithmetic, yet its presence
     # skips kernels 100 and 10 (§4): at H = 16000 the A2 scale is then 1/q (kernel 0/1)

@@ -56,6 +56,27 @@ def test_non_tensor_argument_raises():
         op(1.0, inputs["scale"], inputs["group_index"])
 
 
+# ---- The porting mistake: per-expert counts where end rows are wanted -----------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_counts_get_the_cumsum_hint_and_cumsum_fixes_them(dtype):
+    # The NPU snippet's token counts per expert ([1, 3, 2, 0]: sums to M=6, the empty 4th
+    # expert last), passed as if they were end rows: the message says what to do, and
+    # doing it gives the call with the end rows [1, 4, 6, 6].
+    x, scale = torch.randn(6, 8), torch.rand(4, 8)
+    counts = gi([1, 3, 2, 0], dtype)
+    with pytest.raises(RuntimeError) as info:
+        op(x, scale, counts)
+    assert str(info.value).splitlines()[0] == (
+        "group_index must be non-decreasing: group_index[2]=2 < group_index[1]=3; the values "
+        "sum to M=6, like per-group counts; end rows, not counts: use torch.cumsum (or "
+        "groupquant.to_group_index)"
+    )
+    y = op(x, scale, torch.cumsum(counts, 0).to(dtype))
+    assert torch.equal(y, op(x, scale, gi([1, 4, 6, 6], dtype)))
+
+
 # ---- Accepted: odd but legal inputs give the plain call's bytes -----------------------------
 
 

@@ -311,7 +311,7 @@ print("OK")
 """
 
 
-@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512", "neon"])
 def test_every_cpu_isa(isa):
     # The kernel set is chosen once per process, so each runs in its own interpreter.
     env = dict(os.environ, GROUPQUANT_CPU_ISA=isa)
@@ -368,4 +368,8 @@ def test_exported_names():
         "npu_dynamic_quant_asymmetric",
         "to_group_index",
     ]
-    assert torch.ops.groupquant.npu_group_quant.default is op.default
+    # The registered schema is the NPU operator's signature, argument for argument.
+    assert str(torch.ops.groupquant.npu_group_quant.default._schema) == (
+        "groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
+        "Tensor? offset=None, ScalarType? dst_dtype=None) -> Tensor"
+    )

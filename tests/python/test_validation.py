@@ -13,6 +13,10 @@ I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 NOT_FLOAT = "must be float32, float16 or bfloat16: got"
 BAD_DST_DTYPE = "dst_dtype must be None, torch.int8, torch.qint8 or torch.quint4x2: got"
+COUNTS_HINT = (
+    "; the values sum to M=6, like per-group counts; end rows, not counts: use torch.cumsum "
+    "(or groupquant.to_group_index)"
+)
 INT4_COLUMNS = "dst_dtype quint4x2 (packed int4) requires x.size(1) to be a multiple of 8: got"
 
 
@@ -80,6 +84,13 @@ CASES = [
         "group_index_2d",
         bad(group_index=gi([[1], [4], [6]])),
         "group_index must be 1-D: got a 2-D tensor of shape [3, 1]",
+    ),
+    (
+        "group_index_expert_count_pairs",
+        bad(group_index=gi([[0, 1], [1, 3], [2, 2]])),
+        "group_index must be 1-D: got a 2-D tensor of shape [3, 2]; [E, 2] looks like "
+        "(expert, count) pairs (group_list_type=2): convert them with "
+        "groupquant.to_group_index(group_list, 2)",
     ),
     (
         "group_index_0d",
@@ -150,6 +161,17 @@ CASES = [
         "group_index_last_not_m",
         bad(group_index=gi([1, 4, 5])),
         "group_index last value must equal M=6 (x.size(0)): group_index[2]=5",
+    ),
+    # Per-expert counts (torch_npu's group_list_type=1) where end rows are wanted.
+    (
+        "group_index_counts_decreasing",
+        bad(group_index=gi([1, 3, 2])),
+        f"group_index must be non-decreasing: group_index[2]=2 < group_index[1]=3{COUNTS_HINT}",
+    ),
+    (
+        "group_index_counts_last_not_m",
+        bad(group_index=gi([2, 2, 2], torch.int32)),
+        f"group_index last value must equal M=6 (x.size(0)): group_index[2]=2{COUNTS_HINT}",
     ),
     # G == 0 while x is not empty.
     (

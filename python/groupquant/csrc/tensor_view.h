@@ -1,7 +1,7 @@
 // at::Tensor -> gq_tensor, and the few rules only the torch layer can check (devices,
 // dst_dtype). Header-only, so the CPU and the CUDA extension share one copy of it.
 //
-// The core validates everything else and writes all of its error text; this layer
+// The core validates everything else and writes the text of every argument error; this layer
 // only turns the torch types into the C ABI's and a failed gq_status into a
 // RuntimeError carrying the core's message.
 #ifndef GROUPQUANT_PYTHON_CSRC_TENSOR_VIEW_H_
