@@ -219,7 +219,8 @@ def _check_torch_rules(input, smooth_scales, group_index, dst_type, quant_mode, 
     if quant_mode != "pertoken":
         raise RuntimeError(f'quant_mode must be "pertoken": got "{quant_mode}"')
     if dst_type_max != 0.0:
-        raise RuntimeError(f"dst_type_max must be 0 (hifloat8 only): got {dst_type_max}")
+        # :g prints a double as the C++ binding does ("448", "0.5").
+        raise RuntimeError(f"dst_type_max must be 0 (hifloat8 only): got {dst_type_max:g}")
     if chip not in _CHIPS:
         raise RuntimeError(f'chip must be "a2" or "950": got "{chip}"')
 

@@ -570,7 +570,8 @@ TORCH_RULES = [
     (dict(dst_type=2), "dst_type must be None, .*: got 2"),
     (dict(dst_type="int8"), "dst_type must be None, .*: got a str"),
     (dict(quant_mode="pertensor"), 'quant_mode must be "pertoken": got "pertensor"'),
-    (dict(dst_type_max=448.0), r"dst_type_max must be 0 \(hifloat8 only\): got 448"),
+    (dict(dst_type_max=448.0), r"dst_type_max must be 0 \(hifloat8 only\): got 448$"),
+    (dict(dst_type_max=0.5), r"dst_type_max must be 0 \(hifloat8 only\): got 0.5$"),
     (dict(chip="910b"), 'chip must be "a2" or "950": got "910b"'),
     (dict(chip="A2"), 'chip must be "a2" or "950": got "A2"'),
 ]
@@ -584,10 +585,11 @@ TORCH_RULES = [
 def test_torch_rules(kwargs, message, asymmetric):
     fn = groupquant.npu_dynamic_quant_asymmetric if asymmetric else groupquant.npu_dynamic_quant
     x = torch.ones(2, 8, dtype=torch.float16)
-    with pytest.raises(RuntimeError, match=message):
+    with pytest.raises(RuntimeError, match=message) as real:
         fn(x, **kwargs)
-    with FakeTensorMode() as mode, pytest.raises(RuntimeError, match=message):
+    with FakeTensorMode() as mode, pytest.raises(RuntimeError, match=message) as fake:
         fn(mode.from_tensor(x), **kwargs)
+    assert str(fake.value).splitlines()[0] == str(real.value).splitlines()[0]
 
 
 @needs_op
