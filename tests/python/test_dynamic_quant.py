@@ -18,9 +18,6 @@ import torch._dynamo.testing
 from conftest import assert_unchanged, bits, short, snapshot
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-HAVE_OP = hasattr(groupquant, "npu_dynamic_quant")
-needs_op = pytest.mark.skipif(not HAVE_OP, reason="groupquant was built without the dynamic ops")
-
 X_DTYPES = [torch.float16, torch.bfloat16]
 INDEX_DTYPES = [torch.int32, torch.int64]
 CHIPS = ["a2", "950"]
@@ -280,7 +277,6 @@ def t16(rows):
     return torch.tensor(rows, dtype=torch.float16)
 
 
-@needs_op
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES, ids=short)
 def test_v1(chip, index_dtype):
@@ -292,13 +288,11 @@ def test_v1(chip, index_dtype):
     assert f32_hex(scale.numpy()) == V1_SCALE[chip]
 
 
-@needs_op
 def test_v2():
     y, scale = torch.ops.groupquant.npu_dynamic_quant(t16(V1_X[:1]))
     assert y.tolist() == V1_Y[:1] and f32_hex(scale.numpy()) == ["0x3c59b367"]
 
 
-@needs_op
 @pytest.mark.parametrize("chip", CHIPS)
 @pytest.mark.parametrize("dst_type", DST_TYPES["int4"], ids=str)
 def test_v3(chip, dst_type):
@@ -314,7 +308,6 @@ def test_v3(chip, dst_type):
     assert f32_hex(scale.numpy()) == V3_SCALE
 
 
-@needs_op
 @pytest.mark.parametrize("chip", CHIPS)
 def test_v4(chip):
     y, scale, offset = groupquant.npu_dynamic_quant_asymmetric(t16(V4_X), chip=chip)
@@ -324,7 +317,6 @@ def test_v4(chip):
         assert np.isnan(got) if want is None else f32_hex(got) == [want]
 
 
-@needs_op
 @pytest.mark.parametrize("dst_type", DST_TYPES["e4m3fn"], ids=str)
 def test_v5(dst_type):
     y, scale = groupquant.npu_dynamic_quant(t16(V5_X), dst_type=dst_type, chip="950")
@@ -336,7 +328,6 @@ def test_v5(dst_type):
 # ---- The op against the oracle ---------------------------------------------------------------
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("smooth_kind", SMOOTH_KINDS)
 @pytest.mark.parametrize("out_chip", OUT_CHIPS, ids=pair_id)
@@ -351,7 +342,6 @@ def test_matches_oracle(x_dtype, out_chip, smooth_kind, asymmetric):
         )
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize(
     "rows, h, smooth_kind, experts, out, key",
@@ -382,7 +372,6 @@ def test_every_a2_kernel_scale(rows, h, smooth_kind, experts, out, key, asymmetr
     check(x, smooth, gi, out=out, chip="a2", asymmetric=asymmetric)
 
 
-@needs_op
 def test_a2_group_index_without_smooth_is_ignored_but_selects_the_kernel():
     # Without smooth_scales, group_index takes no part in the arithmetic, yet its presence
     # skips kernels 100 and 10 (§4): at H = 16000 the A2 scale is then 1/q (kernel 0/1)
@@ -400,7 +389,6 @@ def test_a2_group_index_without_smooth_is_ignored_but_selects_the_kernel():
     assert not torch.equal(bits(with_index[1]), bits(without[1]))
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("out_chip", OUT_CHIPS, ids=pair_id)
 def test_views(out_chip, asymmetric):
@@ -453,7 +441,6 @@ SPECIAL_ROWS = {
 }
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("out_chip", OUT_CHIPS, ids=pair_id)
 @pytest.mark.parametrize("x_dtype", X_DTYPES, ids=short)
@@ -466,7 +453,6 @@ def test_special_rows(x_dtype, out_chip, asymmetric):
     check(x, smooth.to(x_dtype), out=out, chip=chip, asymmetric=asymmetric)
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("out_chip", OUT_CHIPS, ids=pair_id)
 @pytest.mark.parametrize("shape", [(0, 16), (2, 0, 16), (3, 0), (2, 2, 0)], ids=str)
@@ -487,7 +473,6 @@ def test_empty(shape, out_chip, asymmetric):
     check(x, smooth, gi, out=out, chip=chip, asymmetric=asymmetric)
 
 
-@needs_op
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 def test_thread_counts(threads, asymmetric, restore_num_threads):
@@ -498,7 +483,6 @@ def test_thread_counts(threads, asymmetric, restore_num_threads):
         check(x, smooth, gi, out=out, chip=chip, asymmetric=asymmetric)
 
 
-@needs_op
 def test_both_entry_points_agree():
     rng = np.random.default_rng(17)
     x, smooth, gi = make_case((9, 16), torch.float16, "moe-int64", rng, experts=2)
@@ -517,7 +501,6 @@ def test_both_entry_points_agree():
 # ---- Odd but legal ------------------------------------------------------------------------
 
 
-@needs_op
 def test_odd_but_legal_inputs():
     rng = np.random.default_rng(29)
     x, smooth, gi = make_case((10, 24), torch.float16, "moe-int32", rng, experts=3, specials=0)
@@ -543,7 +526,6 @@ def test_odd_but_legal_inputs():
     assert_bits_equal(call(x, x[:3], gi, **kw), expected(x, x[:3].clone(), gi, **kw))
 
 
-@needs_op
 def test_all_meta_gives_the_shapes_only():
     x = torch.empty(3, 5, 16, dtype=torch.bfloat16, device="meta")
     smooth = torch.empty(4, 16, dtype=torch.bfloat16, device="meta")
@@ -577,7 +559,6 @@ TORCH_RULES = [
 ]
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize(
     "kwargs, message", TORCH_RULES, ids=lambda v: str(v) if isinstance(v, dict) else ""
@@ -592,7 +573,6 @@ def test_torch_rules(kwargs, message, asymmetric):
     assert str(fake.value).splitlines()[0] == str(real.value).splitlines()[0]
 
 
-@needs_op
 def test_devices():
     x = torch.ones(2, 8, dtype=torch.float16)
     smooth = torch.ones(8, dtype=torch.float16, device="meta")
@@ -816,7 +796,6 @@ CORE_RULES = [
 ]
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("case", CORE_RULES, ids=lambda c: c[0])
 def test_core_rules(case, asymmetric):
@@ -853,7 +832,6 @@ def test_core_rules(case, asymmetric):
             wrapper(**fake_args)
 
 
-@needs_op
 def test_group_index_is_not_read_without_smooth_or_rows():
     # Without smooth_scales, group_index is ignored (even a float one); with no rows, its
     # values are not inspected.
@@ -881,7 +859,6 @@ def moe_quant(x, smooth, gi):
     return y8, s8, y4, s4, o4, yf, sf, y8.to(torch.int32).sum(dim=-1)
 
 
-@needs_op
 @pytest.mark.parametrize("backend", ["inductor", "aot_eager"])
 def test_compile_one_graph(backend):
     torch._dynamo.reset()
@@ -904,7 +881,6 @@ def test_compile_one_graph(backend):
     torch._dynamo.reset()
 
 
-@needs_op
 def test_compile_invalid_values_raise_at_run_time():
     torch._dynamo.reset()
     fn = torch.compile(moe_quant, backend="aot_eager", fullgraph=True, dynamic=True)
@@ -925,7 +901,6 @@ OPCHECK_CASES = [
 ]
 
 
-@needs_op
 @pytest.mark.parametrize("asymmetric", [False, True], ids=["sym", "asym"])
 @pytest.mark.parametrize("case", OPCHECK_CASES, ids=lambda c: c[0])
 def test_opcheck(case, asymmetric):
@@ -944,7 +919,6 @@ def test_opcheck(case, asymmetric):
     assert set(result.values()) == {"SUCCESS"}, result
 
 
-@needs_op
 def test_docstring_examples_run():
     for module in (groupquant.dynamic_quant, groupquant.group_list):
         globs = dict(vars(module), groupquant=groupquant, torch=torch)
