@@ -317,7 +317,12 @@ def extension(name, sources, include_dirs=(), library_dirs=(), libraries=(), **k
 
 
 def main():
-    ext_modules = [extension("groupquant._C", ["python/groupquant/csrc/op.cpp"])]
+    ext_modules = [
+        extension(
+            "groupquant._C",
+            ["python/groupquant/csrc/op.cpp", "python/groupquant/csrc/dynamic_quant.cpp"],
+        )
+    ]
     if os.environ.get("GROUPQUANT_NO_CUDA") == "1":
         BuildExtensionWithCore.cuda_status = ("disabled", "GROUPQUANT_NO_CUDA=1")
     else:

@@ -1,8 +1,11 @@
-"""groupquant: Ascend's ``torch_npu.npu_group_quant``, bit for bit, as a PyTorch operator.
+"""groupquant: Ascend's ``torch_npu.npu_group_quant`` and ``npu_dynamic_quant(_asymmetric)``,
+bit for bit, as PyTorch operators.
 
 ``import groupquant`` registers ``torch.ops.groupquant.npu_group_quant`` (CPU, and
-CUDA when that extension was built and loads); :func:`groupquant.npu_group_quant` is the
-same op with the NPU operator's signature.
+CUDA when that extension was built and loads) and ``npu_dynamic_quant`` /
+``npu_dynamic_quant_asymmetric`` (CPU); the functions of the same names here are the same ops
+with the NPU operators' signatures. :func:`groupquant.to_group_index` converts Ascend's
+other group-list forms (counts, (expert, count) pairs) into the cumulative one.
 """
 
 import importlib.util
@@ -52,7 +55,14 @@ def _load_cuda():
 # None when the CUDA implementation is registered; otherwise why not (tests report it).
 _cuda_unavailable = _load_cuda()
 
+from .dynamic_quant import npu_dynamic_quant, npu_dynamic_quant_asymmetric  # noqa: E402
+from .group_list import to_group_index  # noqa: E402
 from .ops import npu_group_quant  # noqa: E402
 
-__all__ = ["npu_group_quant"]
+__all__ = [
+    "npu_group_quant",
+    "npu_dynamic_quant",
+    "npu_dynamic_quant_asymmetric",
+    "to_group_index",
+]
 __version__ = "0.1.0"

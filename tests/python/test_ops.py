@@ -362,7 +362,12 @@ def test_docstring_example_runs():
 
 
 def test_exported_names():
-    assert groupquant.__all__ == ["npu_group_quant"]
+    assert groupquant.__all__ == [
+        "npu_group_quant",
+        "npu_dynamic_quant",
+        "npu_dynamic_quant_asymmetric",
+        "to_group_index",
+    ]
     # The registered schema is the NPU operator's signature, argument for argument.
     assert str(torch.ops.groupquant.npu_group_quant.default._schema) == (
         "groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "

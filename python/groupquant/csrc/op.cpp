@@ -1,7 +1,6 @@
 // The torch operator groupquant::npu_group_quant: the schema (the NPU operator's,
 // unchanged) and its CPU implementation over the core's C ABI.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <groupquant/groupquant.h>
 #include <torch/library.h>
 
@@ -15,12 +14,6 @@ GROUPQUANT_PYTHON_MODULE(_C, "groupquant CPU operator")
 
 namespace groupquant::torch_binding {
 namespace {
-
-// The core's work runs on torch's intra-op pool, so torch.set_num_threads applies.
-void torch_parallel_for(void* /*runner_ctx*/, int64_t begin, int64_t end, int64_t grain,
-                        gq_task_fn fn, void* task_ctx) {
-  at::parallel_for(begin, end, grain, [&](int64_t b, int64_t e) { fn(task_ctx, b, e); });
-}
 
 at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
                                const at::Tensor& group_index,

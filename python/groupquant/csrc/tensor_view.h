@@ -8,6 +8,7 @@
 #define GROUPQUANT_PYTHON_CSRC_TENSOR_VIEW_H_
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <groupquant/groupquant.h>
 
@@ -36,9 +37,34 @@ inline gq_dtype to_gq_dtype(at::ScalarType t) {
       return GQ_DTYPE_INT32;
     case at::kLong:
       return GQ_DTYPE_INT64;
+    case at::kFloat8_e4m3fn:
+      return GQ_DTYPE_FLOAT8_E4M3FN;
+    case at::kFloat8_e5m2:
+      return GQ_DTYPE_FLOAT8_E5M2;
     default:
       return kUnknownDtype;
   }
+}
+
+// The torch dtype of an output dtype the core reports (gq_output_spec and
+// gq_dynamic_quant_output_spec only report these).
+inline at::ScalarType to_torch_dtype(gq_dtype t) {
+  switch (t) {
+    case GQ_DTYPE_INT32:
+      return at::kInt;
+    case GQ_DTYPE_FLOAT8_E4M3FN:
+      return at::kFloat8_e4m3fn;
+    case GQ_DTYPE_FLOAT8_E5M2:
+      return at::kFloat8_e5m2;
+    default:
+      return at::kChar;
+  }
+}
+
+// The core's work runs on torch's intra-op pool, so torch.set_num_threads applies.
+inline void torch_parallel_for(void* /*runner_ctx*/, int64_t begin, int64_t end, int64_t grain,
+                               gq_task_fn fn, void* task_ctx) {
+  at::parallel_for(begin, end, grain, [&](int64_t b, int64_t e) { fn(task_ctx, b, e); });
 }
 
 // Python's spelling of a dtype without the "torch." prefix: "float64", "qint8".
