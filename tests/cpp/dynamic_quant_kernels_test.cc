@@ -77,6 +77,10 @@ enum class Style {
   kAllNan,
   kWideRange,  // one large value, the rest over many binades (fp8 subnormals)
   kNumStyles,
+  // Element i is 16-bit pattern i, magnitudes beyond the output's max (infs too) set to
+  // +-max: without smooth the A2 symmetric factor is max / max = 1, so the encoders see
+  // every value of x's dtype, ties and subnormals included. Not in the rotation.
+  kEveryPattern,
 };
 
 float row_value(Style style, std::mt19937& rng) {
@@ -143,8 +147,15 @@ class DynamicKernelTester {
                       : static_cast<uint16_t>(raw(rng));
     }
     if (style == Style::kWideRange && n > 0) x[pct(rng) % n] = to_bits(3000.0f);
-
     const groupquant::detail::OutputTraits out = groupquant::detail::output_traits(kind_);
+    if (style == Style::kEveryPattern) {
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t pattern = static_cast<uint16_t>(i);
+        std::memcpy(one.at(0), &pattern, 2);
+        const float v = one.get_float(0);
+        x[i] = std::fabs(v) > out.max ? to_bits(std::copysign(out.max, v)) : pattern;
+      }
+    }
     const int64_t y_bytes = n / out.cols_per_word * out.word_bytes;
     for (const DynamicOp& op : op_variants(kind_)) {
       for (bool smooth : {false, true}) {
@@ -227,6 +238,8 @@ class DynamicKernelTester {
     test(7168, 1, 2, 3, Style::kInteresting, 77);
   }
 
+  void test_every_pattern() const { test(65536, 1, 0, 1, Style::kEveryPattern, 88); }
+
  private:
   Isa isa_;
   gq_dtype x_dtype_;
@@ -249,7 +262,8 @@ class DynamicKernelTester {
   };                                                                                       \
   TEST_F(dynamic_quant_##xt##_##out##__##isa, lengths) { tester_.test_lengths(); }         \
   TEST_F(dynamic_quant_##xt##_##out##__##isa, misaligned) { tester_.test_misaligned(); }   \
-  TEST_F(dynamic_quant_##xt##_##out##__##isa, long_rows) { tester_.test_long_rows(); }
+  TEST_F(dynamic_quant_##xt##_##out##__##isa, long_rows) { tester_.test_long_rows(); }     \
+  TEST_F(dynamic_quant_##xt##_##out##__##isa, every_pattern) { tester_.test_every_pattern(); }
 #define GQ_CPU_DYNAMIC_QUANT_KERNEL(isa, xt, out) GQ_DYNAMIC_KERNEL_TESTS_##isa(isa, xt, out)
 #include "src/cpu/kernels.inc"
 
