@@ -5,6 +5,10 @@
 //                                        ISAs; scalar is compute-bound, /cache shows it)
 //   group_quant_<x>_<scale>_<out>__<isa>/stream_nt  the same with the streaming-store variant
 //                                        (row_stream.h), which the driver uses for big calls
+//   dynamic_quant_<x>_<out>__<isa>/cache[_asym]  one L1/L2-resident row of 7168 (DeepSeek's H)
+//                                        through the npu_dynamic_quant kernel: symmetric
+//                                        with a smooth row, or asymmetric without (A2;
+//                                        950 for the fp8 kinds, which only it has)
 //   memcpy/stream                        the copy ceiling: the same bytes moved (read +
 //                                        write) as a bf16 -> int8 stream
 //   group_quant/<shape>/threads:<t>      the full operator at MoE shapes, 1 thread and 0 (all
@@ -31,11 +35,14 @@
 
 namespace {
 
+using groupquant::detail::DynamicOp;
+using groupquant::detail::DynamicRowKernel;
 using groupquant::detail::Isa;
 using groupquant::detail::RowKernel;
 
 constexpr int64_t kStreamXBytes = int64_t{256} << 20;
 constexpr int64_t kRowElements = 4096;
+constexpr int64_t kDynamicRowElements = 7168;
 
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
@@ -148,6 +155,33 @@ void BM_row(benchmark::State& state, Isa isa, gq_dtype xd, gq_dtype sd, gq_outpu
   state.SetBytesProcessed(state.iterations() * (row_end - row_begin) * (x_row + y_row));
 }
 
+// One npu_dynamic_quant row, cache-resident: both passes of the kernel, compute-bound.
+void BM_dynamic_row(benchmark::State& state, Isa isa, gq_dtype xd, gq_output_kind kind,
+                    DynamicRowKernel kernel, bool asymmetric) {
+  if (!groupquant::detail::isa_supported(isa)) {
+    state.SkipWithError("this CPU lacks the ISA");
+    return;
+  }
+  const int64_t n = kDynamicRowElements;
+  const groupquant::detail::OutputTraits out = groupquant::detail::output_traits(kind);
+  const int64_t x_row = n * dtype_bytes(xd), y_row = n / out.cols_per_word * out.word_bytes;
+  Buffer x = alloc_buffer(x_row), smooth = alloc_buffer(x_row), y = alloc_buffer(y_row);
+  fill(x.get(), xd, n, false, 3);
+  fill(smooth.get(), xd, n, true, 2);
+  DynamicOp op;
+  op.kind = kind;
+  op.chip_950 = out.encoding == groupquant::detail::Encoding::kFloat8;
+  op.asymmetric = asymmetric;
+  float scale = 0.0f, offset = 0.0f;
+  for (auto _ : state) {
+    kernel(x.get(), asymmetric ? nullptr : smooth.get(), n, op, y.get(), &scale,
+           asymmetric ? &offset : nullptr);
+    benchmark::ClobberMemory();
+  }
+  benchmark::DoNotOptimize(scale);
+  state.SetBytesProcessed(state.iterations() * (x_row + y_row));
+}
+
 // The copy ceiling: memcpy moving the bytes a bf16 -> int8 stream moves (x 256 MiB read
 // + y 128 MiB written = 384 MiB): 192 MiB read and 192 MiB written.
 void BM_memcpy(benchmark::State& state) {
@@ -236,6 +270,16 @@ void register_all() {
       if (hw > 1) b->Threads(hw);                                                                \
     }                                                                                            \
   } while (0);
+#include "src/cpu/kernels.inc"
+#define GQ_CPU_DYNAMIC_QUANT_KERNEL(isa, xt, out)                              \
+  for (bool asymmetric : {false, true}) {                                      \
+    benchmark::RegisterBenchmark(                                              \
+        (std::string("dynamic_quant_" #xt "_" #out "__" #isa) +                \
+         (asymmetric ? "/cache_asym" : "/cache"))                              \
+            .c_str(),                                                          \
+        BM_dynamic_row, GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_KIND_OF_##out,   \
+        &groupquant::detail::dynamic_quant_##xt##_##out##__##isa, asymmetric); \
+  }
 #include "src/cpu/kernels.inc"
   auto* m = benchmark::RegisterBenchmark("memcpy/stream", BM_memcpy)->UseRealTime()->Threads(1);
   if (hw > 1) m->Threads(hw);

@@ -17,6 +17,7 @@ set(GQ_TEST_SRCS
   tests/cpp/cpu_kernels_test.cc
   tests/cpp/dynamic_quant_test.cc
   tests/cpp/dynamic_quant_validate_test.cc
+  tests/cpp/dynamic_quant_kernels_test.cc
 )
 add_executable(groupquant_tests ${GQ_TEST_SRCS})
 target_compile_options(groupquant_tests PRIVATE -Wall -Wextra -ffp-contract=off)

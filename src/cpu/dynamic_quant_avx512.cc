@@ -1,0 +1,294 @@
+// AVX-512 (F/BW/VL) npu_dynamic_quant row kernels, bit for bit the scalar kernel
+// (dynamic_quant_scalar.cc). Two passes over the row: the first smooths and reduces it
+// (and brings it into L1/L2), row_quant() turns the reduction into the row's scale,
+// offset and factor, the second recomputes xs = x * s, scales and encodes. 16 lanes per
+// vector, the last n % 16 elements through masked loads and stores (masked-off lanes
+// never fault, so nothing outside [0, n) is touched). Built with GQ_AVX512_FLAGS and
+// -ffp-contract=off (CMakeLists.txt); assumes the driver's default floating-point
+// environment, and every float -> int convert rounds by its own immediate.
+// GCC 12's -W(maybe-)uninitialized false positives inside the header: see row_avx512.cc.
+#pragma GCC diagnostic push
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstdint>
+
+#include "src/cpu/kernels.h"
+#include "src/dynamic_quant_math.h"
+#include "src/element.h"
+#include "src/output_kind.h"
+
+namespace groupquant::detail {
+namespace {
+
+constexpr int64_t kLanes = 16;
+
+inline __mmask16 tail_mask(int64_t count) { return static_cast<__mmask16>((1u << count) - 1); }
+
+// Widens 16 elements to float32, exactly. bf16 is the top half of a float32.
+template <gq_dtype kX>
+__m512 widen(__m256i halves) {
+  if constexpr (kX == GQ_DTYPE_FLOAT16) {
+    return _mm512_cvtph_ps(halves);
+  } else {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+  }
+}
+
+// xs = x * s for the 16 elements at i (x alone without smooth): one rounded multiply.
+template <gq_dtype kX, bool kSmooth>
+__m512 smoothed16(const char* x, const char* s, int64_t i) {
+  const __m512 xf = widen<kX>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 2 * i)));
+  if constexpr (!kSmooth) return xf;
+  return _mm512_mul_ps(xf,
+                       widen<kX>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 2 * i))));
+}
+template <gq_dtype kX, bool kSmooth>
+__m512 smoothed16_masked(const char* x, const char* s, int64_t i, __mmask16 m) {
+  const __m512 xf = widen<kX>(_mm256_maskz_loadu_epi16(m, x + 2 * i));
+  if constexpr (!kSmooth) return xf;
+  return _mm512_mul_ps(xf, widen<kX>(_mm256_maskz_loadu_epi16(m, s + 2 * i)));
+}
+
+// accumulate() on 16 lanes. vmaxps/vminps return their second operand when either is
+// NaN, and keep it on ties: with the accumulator second, a NaN lane takes no part, as
+// accumulate()'s compares (false for NaN) make it. Symmetric: max |xs| from +0.
+// Asymmetric: max and min. accumulate() keeps the first of equal values, so where the
+// max (or min) is zero the scalar kernel keeps the row's first zero, +0 or -0, which a
+// lane-wise reduction does not know; it cannot change a bit of the output: row_quant()
+// uses max and min only as max - min (x - (+-0) == x, z - z == +0) and max / scale
+// (dmax - (+-0) == dmax; 0 / 0 is the same default NaN either way).
+template <bool kAsym>
+struct Acc {
+  __m512 hi, lo;
+  Acc()
+      : hi(_mm512_set1_ps(kAsym ? -__builtin_huge_valf() : 0.0f)),
+        lo(_mm512_set1_ps(__builtin_huge_valf())) {}
+  void add(__m512 xs) {
+    if constexpr (kAsym) {
+      hi = _mm512_max_ps(xs, hi);
+      lo = _mm512_min_ps(xs, lo);
+    } else {
+      hi = _mm512_max_ps(_mm512_abs_ps(xs), hi);
+    }
+  }
+  void add_masked(__m512 xs, __mmask16 m) {
+    if constexpr (kAsym) {
+      hi = _mm512_mask_max_ps(hi, m, xs, hi);
+      lo = _mm512_mask_min_ps(lo, m, xs, lo);
+    } else {
+      hi = _mm512_mask_max_ps(hi, m, _mm512_abs_ps(xs), hi);
+    }
+  }
+  void merge(const Acc& o) {  // no NaN in either
+    hi = _mm512_max_ps(hi, o.hi);
+    lo = _mm512_min_ps(lo, o.lo);
+  }
+};
+
+template <gq_dtype kX, bool kSmooth, bool kAsym>
+RowStats reduce_row(const char* x, const char* s, int64_t n) {
+  Acc<kAsym> a0, a1, a2, a3;  // four chains: vmaxps' latency, not its throughput, bounds one
+  int64_t i = 0;
+  for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+    a0.add(smoothed16<kX, kSmooth>(x, s, i));
+    a1.add(smoothed16<kX, kSmooth>(x, s, i + 16));
+    a2.add(smoothed16<kX, kSmooth>(x, s, i + 32));
+    a3.add(smoothed16<kX, kSmooth>(x, s, i + 48));
+  }
+  for (; i + kLanes <= n; i += kLanes) a0.add(smoothed16<kX, kSmooth>(x, s, i));
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    a0.add_masked(smoothed16_masked<kX, kSmooth>(x, s, i, m), m);
+  }
+  a0.merge(a1);
+  a2.merge(a3);
+  a0.merge(a2);
+  RowStats stats;
+  if constexpr (kAsym) {
+    stats.max = _mm512_reduce_max_ps(a0.hi);
+    stats.min = _mm512_reduce_min_ps(a0.lo);
+  } else {
+    stats.absmax = _mm512_reduce_max_ps(a0.hi);  // +0 when zero, as accumulate() leaves it
+  }
+  return stats;
+}
+
+// scaled_value() on 16 lanes: a multiply (A2) or an IEEE division (950; vdivps is
+// correctly rounded), then the asymmetric op's add, each rounded on its own.
+template <bool k950, bool kAsym>
+struct Scaler {
+  __m512 factor, offset;
+  explicit Scaler(const RowQuant& q)
+      : factor(_mm512_set1_ps(q.factor)), offset(_mm512_set1_ps(q.offset)) {}
+  __m512 operator()(__m512 xs) const {
+    const __m512 v = k950 ? _mm512_div_ps(xs, factor) : _mm512_mul_ps(xs, factor);
+    return kAsym ? _mm512_add_ps(v, offset) : v;
+  }
+};
+
+// round_saturate(v, lo, hi) before the narrowing: rounds half to even by the convert's
+// immediate; only the top is clamped in float (cvtps2dq turns >= 2^31 into INT_MIN), the
+// bottom saturates in the narrowing that follows (INT_MIN included, so -inf works).
+// NaN lanes are zeroed by the ordered mask.
+inline __m512i round16(__m512 v, __m512 hi) {
+  const __mmask16 ordered = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+  return _mm512_maskz_cvt_roundps_epi32(ordered, _mm512_min_ps(v, hi),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+// encode_fp8() on 16 lanes, in integer arithmetic on the bits (element.h has the scalar
+// one and its reasoning). With e the biased float exponent and b = 128 - bias, a normal
+// fp8 result has exponent field e - b >= 0; below it the kept mantissa shrinks by
+// b - e bits (subnormal). Rounding to nearest even is one add before the shift:
+// (sig + half - 1 + lsb) >> shift. Float subnormals and zeros shift out entirely
+// (shift clamps at 31), inf saturates through the final min, NaN is masked to 0.
+template <gq_output_kind kKind>
+__m512i fp8_codes16(__m512 v) {
+  constexpr Fp8Format kF = output_traits(kKind).fp8;
+  constexpr int kMantissaBits = kF.mantissa_bits, kBias = kF.bias;
+  constexpr int kMaxCode = static_cast<int>(kF.max_code);
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i mag = _mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF));
+  const __m512i e = _mm512_srli_epi32(mag, 23);
+  const __m512i sig = _mm512_or_si512(_mm512_and_si512(mag, _mm512_set1_epi32(0x7FFFFF)),
+                                      _mm512_set1_epi32(0x800000));
+  const __m512i below =
+      _mm512_max_epi32(_mm512_sub_epi32(_mm512_set1_epi32(128 - kBias), e), _mm512_setzero_si512());
+  const __m512i shift = _mm512_min_epi32(
+      _mm512_add_epi32(below, _mm512_set1_epi32(23 - kMantissaBits)), _mm512_set1_epi32(31));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i lsb = _mm512_and_si512(_mm512_srlv_epi32(sig, shift), one);
+  const __m512i half_m1 =
+      _mm512_sub_epi32(_mm512_sllv_epi32(one, _mm512_sub_epi32(shift, one)), one);
+  const __m512i rounded =
+      _mm512_srlv_epi32(_mm512_add_epi32(_mm512_add_epi32(sig, half_m1), lsb), shift);
+  const __m512i field =
+      _mm512_max_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(128 - kBias)), _mm512_setzero_si512());
+  const __m512i code =
+      _mm512_min_epu32(_mm512_add_epi32(_mm512_slli_epi32(field, kMantissaBits), rounded),
+                       _mm512_set1_epi32(kMaxCode));
+  const __m512i sign = _mm512_and_si512(_mm512_srli_epi32(bits, 24), _mm512_set1_epi32(0x80));
+  const __mmask16 not_nan = _mm512_cmple_epi32_mask(mag, _mm512_set1_epi32(0x7F800000));
+  return _mm512_maskz_or_epi32(not_nan, code, sign);
+}
+
+// int8 values <= 7 -> nibble pairs (see row_avx512.cc): clamp the bottom to -8, keep the
+// low nibbles, fold each byte pair into n_even + 16 * n_odd.
+inline __m512i nibble_pairs(__m512i b) {
+  const __m512i n =
+      _mm512_and_si512(_mm512_max_epi8(b, _mm512_set1_epi8(-8)), _mm512_set1_epi8(0x0F));
+  return _mm512_maddubs_epi16(n, _mm512_set1_epi16(0x1001));
+}
+inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
+  const __m128i n = _mm_and_si128(_mm_max_epi8(b, _mm_set1_epi8(-8)), _mm_set1_epi8(0x0F));
+  return _mm_cvtepi16_epi8(_mm_maddubs_epi16(n, _mm_set1_epi16(0x1001)));
+}
+
+// The second pass: xs again, scaled, encoded, stored.
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
+void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, char* y) {
+  const Scaler<k950, kAsym> scaled(q);
+  constexpr OutputTraits kOut = output_traits(kKind);
+  auto value = [&](int64_t i) { return scaled(smoothed16<kX, kSmooth>(x, s, i)); };
+  auto value_masked = [&](int64_t i, __mmask16 m) {
+    return scaled(smoothed16_masked<kX, kSmooth>(x, s, i, m));
+  };
+  int64_t i = 0;
+  if constexpr (kOut.encoding == Encoding::kFloat8) {
+    auto codes = [](__m512 v) { return fp8_codes16<kKind>(v); };
+    for (; i + kLanes <= n; i += kLanes) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtepi32_epi8(codes(value(i))));
+    }
+    if (i < n) {
+      const __mmask16 m = tail_mask(n - i);
+      _mm512_mask_cvtepi32_storeu_epi8(y + i, m, codes(value_masked(i, m)));
+    }
+  } else {
+    const __m512 hi = _mm512_set1_ps(static_cast<float>(kOut.hi));
+    // 64 elements -> 64 saturated int8 in order: the packs work per 128-bit lane, the
+    // permute restores the order.
+    auto bytes64 = [&](int64_t j) {
+      const __m512i w01 = _mm512_packs_epi32(round16(value(j), hi), round16(value(j + 16), hi));
+      const __m512i w23 =
+          _mm512_packs_epi32(round16(value(j + 32), hi), round16(value(j + 48), hi));
+      const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+      return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+    };
+    if constexpr (kOut.encoding == Encoding::kInteger) {
+      for (; i + 4 * kLanes <= n; i += 4 * kLanes) _mm512_storeu_si512(y + i, bytes64(i));
+      for (; i + kLanes <= n; i += kLanes) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                         _mm512_cvtsepi32_epi8(round16(value(i), hi)));
+      }
+      if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, round16(value_masked(i, m), hi));
+      }
+    } else {  // packed int4, n % 8 == 0: y has n / 2 bytes
+      for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i / 2),
+                            _mm512_cvtepi16_epi8(nibble_pairs(bytes64(i))));
+      }
+      for (; i + kLanes <= n; i += kLanes) {
+        const __m128i b = _mm512_cvtsepi32_epi8(round16(value(i), hi));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i / 2), nibbles16(b));
+      }
+      if (i < n) {  // 8 elements: one int32 word
+        const __mmask16 m = tail_mask(n - i);
+        const __m128i b = _mm512_cvtsepi32_epi8(round16(value_masked(i, m), hi));
+        _mm_mask_storeu_epi8(y + i / 2, tail_mask((n - i) / 2), nibbles16(b));
+      }
+    }
+  }
+}
+
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool kAsym>
+void run_row(const char* x, const char* s, int64_t n, const DynamicOp& op, char* y, float* scale,
+             float* offset) {
+  const RowQuant q = row_quant(op, reduce_row<kX, kSmooth, kAsym>(x, s, n));
+  *scale = q.scale;
+  if (offset != nullptr) *offset = q.offset;
+  if (op.chip_950) {
+    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, y);
+  } else {
+    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, y);
+  }
+}
+
+template <gq_dtype kX, gq_output_kind kKind>
+void dynamic_quant_row_avx512(const void* x_row, const void* smooth_row, int64_t n,
+                              const DynamicOp& op, void* y_row, float* scale, float* offset) {
+  static_assert(kX == GQ_DTYPE_FLOAT16 || kX == GQ_DTYPE_BFLOAT16, "16-bit x");
+  if (n == 0) {  // as the scalar kernel: RowQuant{}
+    *scale = 0.0f;
+    if (offset != nullptr) *offset = 0.0f;
+    return;
+  }
+  const char* x = static_cast<const char*>(x_row);
+  const char* s = static_cast<const char*>(smooth_row);
+  char* y = static_cast<char*>(y_row);
+  if (s != nullptr) {
+    if (op.asymmetric) return run_row<kX, kKind, true, true>(x, s, n, op, y, scale, offset);
+    return run_row<kX, kKind, true, false>(x, s, n, op, y, scale, offset);
+  }
+  if (op.asymmetric) return run_row<kX, kKind, false, true>(x, s, n, op, y, scale, offset);
+  return run_row<kX, kKind, false, false>(x, s, n, op, y, scale, offset);
+}
+
+}  // namespace
+
+#define GQ_DEFINE_DYNAMIC_QUANT_KERNEL(isa, xt, out)                                              \
+  void dynamic_quant_##xt##_##out##__##isa(const void* x_row, const void* smooth_row, int64_t n,  \
+                                           const DynamicOp& op, void* y_row, float* scale,        \
+                                           float* offset) {                                       \
+    dynamic_quant_row_avx512<GQ_DTYPE_OF_##xt, GQ_KIND_OF_##out>(x_row, smooth_row, n, op, y_row, \
+                                                                 scale, offset);                  \
+  }
+GQ_DYNAMIC_QUANT_TYPES(GQ_DEFINE_DYNAMIC_QUANT_KERNEL, avx512)
+
+}  // namespace groupquant::detail
