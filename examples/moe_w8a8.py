@@ -132,7 +132,7 @@ def build_model(cfg: Config, seed: int) -> dict:
 
     # Calibration: per expert and channel, the amax of what enters each GEMM.
     calib = make_tokens(cfg, cfg.calib_tokens, seed + 1000, x_channels)
-    weights, experts = route(calib, router, cfg.top_k)
+    _, experts = route(calib, router, cfg.top_k)
     x_amax = torch.zeros(e, h)
     h_amax = torch.zeros(e, i)
     for ex in range(e):
@@ -249,7 +249,9 @@ def run_experts(model: dict, mode: str, x: torch.Tensor, counts: torch.Tensor, e
         for local, ex in enumerate(experts):
             end = start + int(counts[local])
             (gq, gs), (dq, ds) = p["gate_up"], p["down"]
-            act = _swiglu_float(x[start:end].float() @ (gq[ex].float() * gs[ex, :, None]).t(), inter)
+            act = _swiglu_float(
+                x[start:end].float() @ (gq[ex].float() * gs[ex, :, None]).t(), inter
+            )
             out[start:end] = act @ (dq[ex].float() * ds[ex, :, None]).t()
             start = end
         return out
@@ -351,7 +353,9 @@ def accuracy(seeds=(0, 1, 2), cfg_kwargs=None) -> dict:
             ref = moe_forward(model, "float", x)
             ref_max[outliers] = max(ref_max.get(outliers, 0.0), ref.abs().max().item())
             for mode in ["w8a16", *available_modes()]:
-                table.setdefault((outliers, mode), []).append(errors(moe_forward(model, mode, x), ref))
+                table.setdefault((outliers, mode), []).append(
+                    errors(moe_forward(model, mode, x), ref)
+                )
     return dict(errors=table, ref_max=ref_max, seeds=seeds)
 
 
@@ -368,7 +372,7 @@ def print_table(result: dict) -> None:
     for outliers in (True, False):
         what = "with per-expert outliers" if outliers else "plain Gaussian activations"
         print(f"\n{what} (max |ref| {result['ref_max'][outliers]:.2f}; seeds {list(seeds)}):")
-        print(f"| mode | rel. Frobenius error per seed | max abs error (worst seed) |")
+        print("| mode | rel. Frobenius error per seed | max abs error (worst seed) |")
         print("|---|---|---|")
         for mode in ["w8a16", *MODES]:
             if (outliers, mode) not in result["errors"]:
@@ -425,8 +429,10 @@ def main_ep(args) -> int:
             single = moe_forward(model, mode, x)  # the whole batch in this one process
             same = torch.equal(torch.cat(gathered[mode]), single)
             ok &= same
-            print(f"{mode}: EP on {world} ranks {'matches' if same else 'DIFFERS FROM'} "
-                  "one process bit for bit")
+            print(
+                f"{mode}: EP on {world} ranks {'matches' if same else 'DIFFERS FROM'} "
+                "one process bit for bit"
+            )
         if "dynamic" not in modes:
             print("dynamic: skipped: npu_dynamic_quant not available")
     dist.destroy_process_group()
@@ -438,7 +444,15 @@ def main() -> int:
     parser.add_argument("--ep", action="store_true", help="expert-parallel (run with torchrun)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokens", type=int, default=Config.tokens)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: the shapes are small, and on a busy machine a thread "
+        "pool costs more than it gives; the results do not depend on it)",
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.ep:
         return main_ep(args)
     start = time.perf_counter()
@@ -498,7 +512,10 @@ def fp8_cuda_demo(seed: int = 0) -> str:
     per_pair[order] = y
     out = (weights[..., None] * per_pair.view(x.shape[0], cfg.top_k, -1)).sum(1)
     rel, max_abs = errors(out, moe_forward(model, "float", x))
-    return f"fp8 CUDA path (e4m3, dynamic + smooth): rel. Frobenius {rel * 100:.3f}%, max abs {max_abs:.4f}"
+    return (
+        f"fp8 CUDA path (e4m3, dynamic + smooth): rel. Frobenius {rel * 100:.3f}%, "
+        f"max abs {max_abs:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,31 +61,42 @@ def test_dynamic_quant_is_available():
 
 @pytest.fixture(scope="module")
 def table():
-    return moe.accuracy(seeds=(0, 1), cfg_kwargs=dict(tokens=128, calib_tokens=512))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)  # the example's default: small shapes, fastest on one thread
+    try:
+        return moe.accuracy()  # the README's table: same sizes and seeds
+    finally:
+        torch.set_num_threads(saved)
 
 
-# Upper bounds on the relative Frobenius error per mode, from the table (measured values with
-# these sizes in the comments, README "MoE layer" has the full-size table). A broken
-# quantization (wrong scale, a missing fold, a wrong group) gives tens of percent.
+# (outliers, mode) -> (upper bound on the relative Frobenius error, on the max abs error), each
+# about 1.5x the worst seed in the README's table. Every mode quantizes (its error is above
+# 0.5%, where the float layer has 0), and a broken quantization (a wrong scale or group, a
+# missing fold of the activation factors into the weights) gives tens of percent.
 BOUNDS = {
-    (True, "w8a16"): 0.01,
-    (True, "static-expert"): 0.03,
-    (True, "static-shared"): 0.20,
-    (True, "dynamic"): 0.03,
-    (False, "w8a16"): 0.01,
-    (False, "static-expert"): 0.03,
-    (False, "static-shared"): 0.03,
-    (False, "dynamic"): 0.03,
+    (True, "w8a16"): (0.018, 6.5),
+    (True, "static-expert"): (0.055, 21.0),
+    (True, "static-shared"): (0.12, 36.0),
+    (True, "dynamic"): (0.030, 12.0),
+    (False, "w8a16"): (0.018, 0.045),
+    (False, "static-expert"): (0.105, 1.3),
+    (False, "static-shared"): (0.065, 0.75),
+    (False, "dynamic"): (0.030, 0.12),
 }
 
 
-@pytest.mark.parametrize("outliers,mode", list(BOUNDS))
+@pytest.mark.parametrize(
+    "outliers,mode", list(BOUNDS), ids=[f"{'outliers' if o else 'plain'}-{m}" for o, m in BOUNDS]
+)
 def test_error_within_bounds(table, outliers, mode):
+    if mode == "dynamic" and mode not in moe.available_modes():
+        pytest.skip("npu_dynamic_quant not available")
+    rel_bound, abs_bound = BOUNDS[(outliers, mode)]
     for rel, max_abs in table["errors"][(outliers, mode)]:
-        assert 1e-4 < rel < BOUNDS[(outliers, mode)], (rel, max_abs)
+        assert 0.005 < rel < rel_bound and max_abs < abs_bound, (rel, max_abs)
 
 
 def test_per_expert_scales_beat_the_shared_scale_on_outliers(table):
     errs = table["errors"]
     for expert, shared in zip(errs[(True, "static-expert")], errs[(True, "static-shared")]):
-        assert shared[0] > 3 * expert[0] and shared[1] > 3 * expert[1]
+        assert shared[0] > 1.5 * expert[0] and shared[1] > 1.3 * expert[1], (expert, shared)
