@@ -98,7 +98,8 @@ def extension(name, sources):
     )
 
 
-ext_modules = [extension("groupquant._C", ["python/groupquant/csrc/op.cpp"])]
+ext_modules = [extension("groupquant._C", ["python/groupquant/csrc/op.cpp",
+                                           "python/groupquant/csrc/dynamic_quant.cpp"])]
 if NVCC is not None:
     from torch.utils.cpp_extension import CUDAExtension
 

@@ -62,6 +62,11 @@ def _dst_type_code(dst_type: Union[None, int, torch.dtype]) -> Optional[int]:
     return dst_type  # the op checks the code
 
 
+# The wrappers' dst_type_max defaults to the int 0, not 0.0: torch.compile(dynamic=True)
+# traces a float default of an inlined function as a symbolic float and then restarts its
+# analysis to specialize it (a second trace of the whole frame); an int stays a constant.
+# The op's schema takes a float, and 0 converts to it.
+
 # Resolved once (groupquant._C registered them already), as in ops.py.
 _OP = torch.ops.groupquant.npu_dynamic_quant.default
 _OP_ASYMMETRIC = torch.ops.groupquant.npu_dynamic_quant_asymmetric.default
@@ -103,7 +108,7 @@ def npu_dynamic_quant(
     group_index: Optional[torch.Tensor] = None,
     dst_type: Union[None, int, torch.dtype] = None,
     quant_mode: str = "pertoken",
-    dst_type_max: float = 0.0,
+    dst_type_max: float = 0,  # not 0.0: see the note above _OP
     chip: str = "a2",
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     return _OP(
@@ -156,7 +161,7 @@ def npu_dynamic_quant_asymmetric(
     group_index: Optional[torch.Tensor] = None,
     dst_type: Union[None, int, torch.dtype] = None,
     quant_mode: str = "pertoken",
-    dst_type_max: float = 0.0,
+    dst_type_max: float = 0,  # not 0.0: see the note above _OP
     chip: str = "a2",
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _OP_ASYMMETRIC(
@@ -219,22 +224,35 @@ def _check_torch_rules(input, smooth_scales, group_index, dst_type, quant_mode, 
         raise RuntimeError(f'chip must be "a2" or "950": got "{chip}"')
 
 
-def _fake_outputs(input, dst_type, outputs):
-    if not 2 <= input.dim() <= 8:
-        raise RuntimeError(f"x must have rank 2 to 8: got a {input.dim()}-D tensor")
+def _fake_outputs(input, dst_type, chip, outputs):
+    # The core's gq_dynamic_quant_output_spec rules, in its order and words.
     code = 1 if dst_type is None else dst_type
+    out_dtype = _OUTPUT_DTYPE[code]
+    if out_dtype.is_floating_point and chip != "950":
+        raise RuntimeError(
+            f"dst_type {_dtype_name(out_dtype)} is only produced by Ascend 950: "
+            f'pass chip="950" (got chip="{chip}")'
+        )
+    if not 2 <= input.dim() <= 8:
+        shape = f" of shape {list(input.shape)}" if 0 < input.dim() <= 8 else ""
+        raise RuntimeError(f"input must be 2-D to 8-D: got a {input.dim()}-D tensor{shape}")
+    if input.dtype not in (torch.float16, torch.bfloat16):
+        raise RuntimeError(
+            "input must be float16 or bfloat16 (the NPU kernels take no float32): "
+            f"got {_dtype_name(input.dtype)}"
+        )
     *lead, h = input.shape
     if code == _INT4_CODE:
         torch._check(
             h % 8 == 0,
             lambda: (
-                "dst_type quint4x2 (packed int4) requires the last dim of x to be a "
-                f"multiple of 8: got {h}"
+                "dst_type quint4x2 (packed int4) requires input.size(-1) to be a multiple "
+                f"of 8: got {h}"
             ),
         )
         y = input.new_empty((*lead, h // 8), dtype=torch.int32)
     else:
-        y = input.new_empty(input.shape, dtype=_OUTPUT_DTYPE[code])
+        y = input.new_empty(input.shape, dtype=out_dtype)
     return (y,) + tuple(input.new_empty(lead, dtype=torch.float32) for _ in range(outputs - 1))
 
 
@@ -250,7 +268,7 @@ def _npu_dynamic_quant_fake(
     chip="a2",
 ):
     _check_torch_rules(input, smooth_scales, group_index, dst_type, quant_mode, dst_type_max, chip)
-    return _fake_outputs(input, dst_type, 2)
+    return _fake_outputs(input, dst_type, chip, 2)
 
 
 @torch.library.register_fake("groupquant::npu_dynamic_quant_asymmetric")
@@ -265,4 +283,4 @@ def _npu_dynamic_quant_asymmetric_fake(
     chip="a2",
 ):
     _check_torch_rules(input, smooth_scales, group_index, dst_type, quant_mode, dst_type_max, chip)
-    return _fake_outputs(input, dst_type, 3)
+    return _fake_outputs(input, dst_type, chip, 3)

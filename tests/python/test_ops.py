@@ -362,5 +362,10 @@ def test_docstring_example_runs():
 
 
 def test_exported_names():
-    assert groupquant.__all__ == ["npu_group_quant"]
+    assert groupquant.__all__ == [
+        "npu_group_quant",
+        "npu_dynamic_quant",
+        "npu_dynamic_quant_asymmetric",
+        "to_group_index",
+    ]
     assert torch.ops.groupquant.npu_group_quant.default is op.default

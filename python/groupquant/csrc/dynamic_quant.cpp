@@ -92,7 +92,7 @@ std::vector<at::Tensor> dynamic_quant_cpu(const at::Tensor& input,
   if (smooth_scales) smooth.emplace(*smooth_scales);
   if (group_index) groups.emplace(*group_index);
   auto fail = [&]() {
-    raise_core_error({{"x", &x.tensor()},
+    raise_core_error({{"input", &x.tensor()},
                       {"smooth_scales", smooth ? &smooth->tensor() : nullptr},
                       {"group_index", groups ? &groups->tensor() : nullptr}});
   };
