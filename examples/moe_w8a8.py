@@ -383,12 +383,13 @@ def print_table(result: dict) -> None:
             print(f"| {LABELS[mode]} | {rels} | {max(m for _, m in errs):.4f} |")
 
 
-def ep_worker(model: dict, x: torch.Tensor, modes, group=None):
-    """This rank's share of x through every mode: ({mode: fp32 output}, stats line)."""
+def ep_run(model: dict, x: torch.Tensor, modes, group=None):
+    """Expert-parallel forward of the batch x (the same on every rank): rank r takes its
+    slice of x (torch.tensor_split), runs every mode, and every rank gets back
+    ({mode: fp32 output of the whole batch, in rank order}, [one stats line per rank])."""
     group = dist.group.WORLD if group is None else group
     world, rank = dist.get_world_size(group), dist.get_rank(group)
-    share = x.shape[0] // world
-    mine = x[rank * share : (rank + 1) * share]
+    mine = torch.tensor_split(x, world)[rank]
     outs, stats = {}, {}
     start = time.perf_counter()
     for mode in modes:
@@ -396,11 +397,19 @@ def ep_worker(model: dict, x: torch.Tensor, modes, group=None):
     per_rank = model["router"].shape[0] // world
     line = (
         f"rank {rank}/{world}: experts {rank * per_rank}..{(rank + 1) * per_rank - 1}, "
-        f"{share} tokens, token-expert rows sent per rank {stats['sent']}, received "
+        f"{mine.shape[0]} tokens, token-expert rows sent per rank {stats['sent']}, received "
         f"{stats['received']}, local group_index {_group_index(stats['local_counts']).tolist()}, "
         f"{len(modes)} modes in {(time.perf_counter() - start) * 1e3:.0f} ms"
     )
-    return outs, line
+    everyone = [None] * world
+    dist.all_gather_object(everyone, (outs, line), group=group)
+    full = {mode: torch.cat([o[mode] for o, _ in everyone]) for mode in modes}
+    return full, [one for _, one in everyone]
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit-pattern equality of fp32 tensors (so -0.0 != 0.0 and NaN == NaN)."""
+    return a.shape == b.shape and torch.equal(a.view(torch.int32), b.view(torch.int32))
 
 
 def main_ep(args) -> int:
@@ -413,21 +422,13 @@ def main_ep(args) -> int:
     model = holder[0]
     x = make_tokens(cfg, cfg.tokens, args.seed + 2000, model["x_channels"])
     modes = available_modes()
-    outs, line = ep_worker(model, x, modes)
-    lines = [None] * world
-    dist.all_gather_object(lines, line)
-    gathered = {}
-    for mode in modes:
-        parts = [torch.empty_like(outs[mode]) for _ in range(world)] if rank == 0 else None
-        dist.gather(outs[mode], parts, dst=0)
-        gathered[mode] = parts
+    full, lines = ep_run(model, x, modes)
     ok = True
     if rank == 0:
         for one in lines:
             print(one)
         for mode in modes:
-            single = moe_forward(model, mode, x)  # the whole batch in this one process
-            same = torch.equal(torch.cat(gathered[mode]), single)
+            same = same_bits(full[mode], moe_forward(model, mode, x))  # vs this one process
             ok &= same
             print(
                 f"{mode}: EP on {world} ranks {'matches' if same else 'DIFFERS FROM'} "
