@@ -16,7 +16,7 @@ SUMMARY = $(PYTHON) tests/junit_summary.py
 APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
-        demo bench cuda sanitize deps-clang fuzz format format-check deps-format clean
+        demo moe-demo bench cuda sanitize deps-clang fuzz format format-check deps-format clean
 
 all: build
 
@@ -86,6 +86,12 @@ test-python: install-python
 
 demo: install-python
 	$(PY) examples/demo.py
+
+# The W8A8 MoE block (examples/moe_w8a8.py): its accuracy table in one process, then expert
+# parallelism on 2 gloo ranks, checked bit for bit against one process.
+moe-demo: install-python
+	$(PY) examples/moe_w8a8.py
+	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --standalone --nproc-per-node 2 examples/moe_w8a8.py --ep
 
 # ---- CUDA (no GPU needed): compile every CUDA source with nvcc for sm_80 and sm_90, check
 # the kernels' PTX (no FMA, 16-byte loads and stores, no spills, one assertion:
