@@ -1,4 +1,5 @@
-"""The README's Python snippet runs as written and prints what its comments say."""
+"""The README's Python snippets run as written, in order (each continues the one before),
+and print what their comments say."""
 
 import os
 import re
@@ -9,6 +10,8 @@ README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 def test_readme_snippet_runs(capsys):
     with open(README) as f:
         blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
-    assert len(blocks) == 1
-    exec(compile(blocks[0], "README.md", "exec"), {})
-    assert capsys.readouterr().out == "torch.int8 (6, 8)\ntorch.int32 (6, 1)\n"
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert capsys.readouterr().out == "torch.int8 (6, 8)\ntorch.int32 (6, 1)\ntorch.int8 (6,)\n"
