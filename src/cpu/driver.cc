@@ -17,15 +17,26 @@
 namespace groupquant::detail {
 namespace {
 
-// Work per chunk: large enough that the per-chunk group search and scheduling vanish,
-// small enough that 2-64 threads still get several chunks each.
-constexpr int64_t kChunkElements = 1 << 16;
-// The built-in pool starts its threads per call (tens of microseconds each), so with
-// num_threads = 0 (all) it adds a thread only per this much work (0.5-1 MiB, about as
-// long to stream as a thread start): a decode-size call runs on the calling thread.
-constexpr int64_t kMinElementsPerOwnThread = 1 << 18;
-// Columns staged per step when a row is not contiguous (a multiple of 8 for int4).
-constexpr int64_t kTileElements = 512;
+// Work is measured in bytes moved (x read + y written), the cost of a call both when it
+// streams from memory and when it is cache resident (the kernels' time per byte varies
+// by dtype by less than 2x).
+// A chunk: large enough that its group search and scheduling vanish, small enough that
+// 2-64 threads still get several each.
+constexpr int64_t kChunkBytes = int64_t{192} << 10;
+// Below this a call given the caller's pool (gq_options.parallel_for, torch's intra-op
+// pool) runs on the calling thread: entering a warm pool costs a few microseconds, about
+// what the kernels take for this many bytes on one core (8x2048 bf16 -> int8 moves
+// 48 KiB; bench_op.py's decode rows).
+constexpr int64_t kMinParallelBytes = int64_t{256} << 10;
+// The built-in pool starts its threads per call (tens of microseconds each), so it adds
+// a thread only per this much work (about as long to stream as a thread start).
+constexpr int64_t kMinBytesPerOwnThread = int64_t{1} << 20;
+// Strided views go through row-major tiles of kTileRows x kTileCols elements: a column-major
+// x then reads whole cache lines (32 bf16 rows per line), and the tile (32 KiB of fp32 at
+// most) stays in L1/L2 while the kernels run over its rows. kTileCols is a multiple of 8
+// (whole int4 words).
+constexpr int64_t kTileRows = 32;
+constexpr int64_t kTileCols = 256;
 
 struct Job {
   const Problem* p;
@@ -33,78 +44,146 @@ struct Job {
   RowKernel contiguous_kernel;  // kernel, or its streaming-store variant for big calls
   float offset;
   int64_t rows_per_chunk;
+  bool contiguous_rows;  // every row of x, scale and y is contiguous
 };
 
-// Copies one strided row through stack tiles so the same kernel runs on it; used for
-// transposed or column-strided views instead of a whole-tensor .contiguous() copy.
-void run_strided_row(const Job& job, int64_t r, int64_t g) {
+int64_t y_element_size(const Problem& p) { return p.kind == GQ_OUTPUT_INT8 ? 1 : 4; }
+
+// Rows [row_begin, row_end) whose x, scale and y rows are contiguous: one kernel call
+// per row, pointers advanced, the group advanced as rows cross group ends.
+void run_contiguous_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   const Problem& p = *job.p;
-  const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
-  const int64_t y_size = p.kind == GQ_OUTPUT_INT8 ? 1 : 4;
-  const int64_t per_y = p.kind == GQ_OUTPUT_INT8 ? 1 : 8;
-  alignas(64) char x_tile[kTileElements * 4], s_tile[kTileElements * 4], y_tile[kTileElements];
-  for (int64_t n0 = 0; n0 < p.N; n0 += kTileElements) {
-    const int64_t len = std::min(kTileElements, p.N - n0);
-    for (int64_t i = 0; i < len; ++i) {
-      std::memcpy(x_tile + i * x_size,
-                  p.x + (r * p.x_stride[0] + (n0 + i) * p.x_stride[1]) * x_size, x_size);
-      std::memcpy(s_tile + i * s_size,
-                  p.scale + (g * p.scale_stride[0] + (n0 + i) * p.scale_stride[1]) * s_size,
-                  s_size);
+  const int64_t x_row = p.x_stride[0] * dtype_size(p.x_dtype);
+  const int64_t s_row = p.scale_stride[0] * dtype_size(p.scale_dtype);
+  const int64_t y_row = p.y_stride[0] * y_element_size(p);
+  int64_t g = group_of_row(p, row_begin);
+  int64_t g_end = group_end(p, g);
+  const char* x = p.x + row_begin * x_row;
+  char* y = p.y + row_begin * y_row;
+  for (int64_t r = row_begin; r < row_end; ++r, x += x_row, y += y_row) {
+    while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
+    job.contiguous_kernel(x, p.scale + g * s_row, job.offset, y, p.N);
+  }
+}
+
+// Copies a rows x cols block of a strided 2-D view (element [i, j] at base + (i * s0 + j *
+// s1) elements) into a row-major tile with kTileCols elements per row. The inner loop
+// runs along the smaller stride, so a column-major view is read a cache line at a time.
+template <int64_t kSize>
+void gather_tile(const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols,
+                 char* tile) {
+  if (s1 <= s0) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const char* src = base + i * s0 * kSize;
+      char* dst = tile + i * kTileCols * kSize;
+      if (s1 == 1) {
+        std::memcpy(dst, src, static_cast<size_t>(cols * kSize));
+      } else {
+        for (int64_t j = 0; j < cols; ++j) std::memcpy(dst + j * kSize, src + j * s1 * kSize, kSize);
+      }
     }
-    job.kernel(x_tile, s_tile, job.offset, y_tile, len);
-    for (int64_t j = 0; j < len / per_y; ++j) {
-      std::memcpy(p.y + (r * p.y_stride[0] + (n0 / per_y + j) * p.y_stride[1]) * y_size,
-                  y_tile + j * y_size, y_size);
+  } else {
+    for (int64_t j = 0; j < cols; ++j) {
+      const char* src = base + j * s1 * kSize;
+      char* dst = tile + j * kSize;
+      for (int64_t i = 0; i < rows; ++i) {
+        std::memcpy(dst + i * kTileCols * kSize, src + i * s0 * kSize, kSize);
+      }
     }
   }
 }
 
-void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
-  const Job& job = *static_cast<const Job*>(ctx);
+void gather(gq_dtype dtype, const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols,
+            char* tile) {
+  if (dtype_size(dtype) == 4) {
+    gather_tile<4>(base, s0, s1, rows, cols, tile);
+  } else {
+    gather_tile<2>(base, s0, s1, rows, cols, tile);
+  }
+}
+
+// Rows [row_begin, row_end) of a call with any strides: blocks of kTileRows rows x kTileCols
+// columns. x's block is copied into a row-major tile (no copy of x's size), scale's row
+// segment is copied only when it is strided and its group changes, and y's segment is
+// written in place when its row is contiguous, else through a small tile.
+void run_tiled_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   const Problem& p = *job.p;
-  const int64_t row_begin = chunk_begin * job.rows_per_chunk;
-  const int64_t row_end = std::min(p.M, chunk_end * job.rows_per_chunk);
-  if (row_begin >= row_end) return;
-  ScopedDefaultFpEnv fp_env;
   const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
-  const int64_t y_size = p.kind == GQ_OUTPUT_INT8 ? 1 : 4;
-  const bool contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) &&
-                               (p.scale_stride[1] == 1 || p.N == 1) &&
-                               (p.y_stride[1] == 1 || p.y_cols() <= 1);
+  const int64_t y_size = y_element_size(p);
+  const int64_t per_y = p.kind == GQ_OUTPUT_INT8 ? 1 : 8;  // elements per y element
+  const bool scale_contiguous = p.scale_stride[1] == 1 || p.N == 1;
+  const bool y_contiguous = p.y_stride[1] == 1 || p.y_cols() <= 1;
+  alignas(64) char x_tile[kTileRows * kTileCols * 4];
+  alignas(64) char s_tile[kTileCols * 4], y_tile[kTileCols];
+  int64_t groups[kTileRows];
   int64_t g = group_of_row(p, row_begin);
   int64_t g_end = group_end(p, g);
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
-    if (contiguous_rows) {
-      job.contiguous_kernel(p.x + r * p.x_stride[0] * x_size,
-                            p.scale + g * p.scale_stride[0] * s_size, job.offset,
-                            p.y + r * p.y_stride[0] * y_size, p.N);
-    } else {
-      run_strided_row(job, r, g);
+  for (int64_t r0 = row_begin; r0 < row_end; r0 += kTileRows) {
+    const int64_t rows = std::min(kTileRows, row_end - r0);
+    for (int64_t i = 0; i < rows; ++i) {
+      while (r0 + i >= g_end) g_end = group_end(p, ++g);
+      groups[i] = g;
+    }
+    for (int64_t c0 = 0; c0 < p.N; c0 += kTileCols) {
+      const int64_t cols = std::min(kTileCols, p.N - c0);
+      gather(p.x_dtype, p.x + (r0 * p.x_stride[0] + c0 * p.x_stride[1]) * x_size, p.x_stride[0],
+             p.x_stride[1], rows, cols, x_tile);
+      int64_t staged_group = -1;
+      for (int64_t i = 0; i < rows; ++i) {
+        const char* s = p.scale + (groups[i] * p.scale_stride[0] + c0 * p.scale_stride[1]) * s_size;
+        if (!scale_contiguous) {
+          if (groups[i] != staged_group) {
+            for (int64_t j = 0; j < cols; ++j) {
+              std::memcpy(s_tile + j * s_size, s + j * p.scale_stride[1] * s_size,
+                          static_cast<size_t>(s_size));
+            }
+            staged_group = groups[i];
+          }
+          s = s_tile;
+        }
+        char* y = p.y + ((r0 + i) * p.y_stride[0] + c0 / per_y * p.y_stride[1]) * y_size;
+        const char* x_row = x_tile + i * kTileCols * x_size;
+        if (y_contiguous) {
+          job.contiguous_kernel(x_row, s, job.offset, y, cols);
+          continue;
+        }
+        job.kernel(x_row, s, job.offset, y_tile, cols);
+        for (int64_t j = 0; j < cols / per_y; ++j) {
+          std::memcpy(y + j * p.y_stride[1] * y_size, y_tile + j * y_size,
+                      static_cast<size_t>(y_size));
+        }
+      }
     }
   }
+}
+
+// Chunks [chunk_begin, chunk_end), in the caller's floating-point environment.
+void run_chunks_in_env(const Job& job, int64_t chunk_begin, int64_t chunk_end) {
+  const int64_t row_begin = chunk_begin * job.rows_per_chunk;
+  const int64_t row_end = std::min(job.p->M, chunk_end * job.rows_per_chunk);
+  if (row_begin >= row_end) return;
+  if (job.contiguous_rows) {
+    run_contiguous_rows(job, row_begin, row_end);
+  } else {
+    run_tiled_rows(job, row_begin, row_end);
+  }
+}
+
+// The gq_task_fn given to the caller's pool: one environment switch per task, which a
+// pool like at::parallel_for's OpenMP gives one contiguous range of chunks per thread.
+void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
+  ScopedDefaultFpEnv fp_env;
+  run_chunks_in_env(*static_cast<const Job*>(ctx), chunk_begin, chunk_end);
 }
 
 // The built-in pool: threads take chunks from a shared counter, so the split stays
 // balanced, and the calling thread works too (if no thread can be started, it does all).
-void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
-  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
-  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
-  unsigned threads = num_threads > 0 ? static_cast<unsigned>(num_threads) : hardware_threads;
-  threads = static_cast<unsigned>(std::min<int64_t>(threads, num_chunks));
-  if (num_threads == 0) {
-    const int64_t by_work = std::max<int64_t>(1, job.p->M * job.p->N / kMinElementsPerOwnThread);
-    threads = static_cast<unsigned>(std::min<int64_t>(threads, by_work));
-  }
-  if (threads <= 1) {
-    run_chunks(&job, 0, num_chunks);
-    return;
-  }
+void run_on_own_threads(int64_t num_chunks, unsigned threads, const Job& job) {
   std::atomic<int64_t> next{0};
   auto worker = [&] {
+    ScopedDefaultFpEnv fp_env;
     for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < num_chunks;) {
-      run_chunks(&job, c, c + 1);
+      run_chunks_in_env(job, c, c + 1);
     }
   };
   std::vector<std::thread> pool;
@@ -115,6 +194,17 @@ void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
   }
   worker();
   for (std::thread& t : pool) t.join();
+}
+
+// Threads of the built-in pool for this call: as asked (0 = all hardware threads), at
+// most one per chunk, and with 0 at most one per kMinBytesPerOwnThread.
+unsigned own_threads(int32_t num_threads, int64_t num_chunks, int64_t bytes) {
+  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
+  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
+  int64_t threads = num_threads > 0 ? num_threads : hardware_threads;
+  threads = std::min(threads, num_chunks);
+  if (num_threads == 0) threads = std::min(threads, std::max<int64_t>(1, bytes / kMinBytesPerOwnThread));
+  return static_cast<unsigned>(threads);
 }
 
 std::atomic<int64_t> g_streaming_min_bytes{kDefaultStreamingMinBytes};
@@ -132,8 +222,8 @@ void run_cpu(const Problem& p, const gq_options& options) {
   job.p = &p;
   job.kernel = find_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind);
   job.contiguous_kernel = job.kernel;
-  const int64_t bytes =
-      p.M * p.N * dtype_size(p.x_dtype) + p.M * p.y_cols() * (p.kind == GQ_OUTPUT_INT8 ? 1 : 4);
+  const int64_t row_bytes = p.N * dtype_size(p.x_dtype) + p.y_cols() * y_element_size(p);
+  const int64_t bytes = p.M * row_bytes;
   if (bytes >= streaming_min_bytes()) {
     if (RowKernel k = find_streaming_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind)) {
       job.contiguous_kernel = k;
@@ -141,13 +231,26 @@ void run_cpu(const Problem& p, const gq_options& options) {
   }
   // Offset widened once (exact); +0.0f when absent, see kernels.h.
   job.offset = p.offset != nullptr ? load_float(p.offset, p.scale_dtype, 0) : 0.0f;
-  job.rows_per_chunk = std::max<int64_t>(1, kChunkElements / p.N);
+  job.contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) && (p.scale_stride[1] == 1 || p.N == 1) &&
+                        (p.y_stride[1] == 1 || p.y_cols() <= 1);
+  job.rows_per_chunk = std::max<int64_t>(1, kChunkBytes / row_bytes);
+  // Tiles of strided views span kTileRows rows: chunks hold whole tiles.
+  if (!job.contiguous_rows) job.rows_per_chunk = (job.rows_per_chunk + kTileRows - 1) / kTileRows * kTileRows;
   const int64_t num_chunks = (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
-  if (options.parallel_for != nullptr && num_chunks > 1) {
-    options.parallel_for(options.parallel_ctx, 0, num_chunks, 1, &run_chunks, &job);
-  } else {
-    run_on_own_threads(num_chunks, options.num_threads, job);
+  if (options.parallel_for != nullptr) {
+    if (num_chunks > 1 && bytes >= kMinParallelBytes) {
+      options.parallel_for(options.parallel_ctx, 0, num_chunks, 1, &run_chunks, &job);
+    } else {
+      run_chunks(&job, 0, num_chunks);
+    }
+    return;
   }
+  const unsigned threads = own_threads(options.num_threads, num_chunks, bytes);
+  if (threads <= 1) {
+    run_chunks(&job, 0, num_chunks);
+    return;
+  }
+  run_on_own_threads(num_chunks, threads, job);
 }
 
 }  // namespace groupquant::detail
