@@ -123,17 +123,21 @@ void check_group_index_values(const Problem& p) {
   int64_t previous = 0;
   for (int64_t g = 0; g < p.G; ++g) {
     const int64_t v = load_index(p.group_index, p.group_index_dtype, g * p.group_index_stride);
-    std::ostringstream m;
-    if (v < 0) {
-      m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
-    } else if (g > 0 && v < previous) {
-      m << "group_index must be non-decreasing: group_index[" << g << "]=" << v << " < group_index["
-        << g - 1 << "]=" << previous;
-    } else if (v > p.M) {
-      m << "group_index values must not exceed M=" << p.M << " (x.size(0)): group_index[" << g
-        << "]=" << v;
+    // The message is built only on failure: an ostringstream per group costs ~0.1 us, a
+    // tenth of a decode-size call for 8 groups.
+    if (v < 0 || (g > 0 && v < previous) || v > p.M) {
+      std::ostringstream m;
+      if (v < 0) {
+        m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
+      } else if (g > 0 && v < previous) {
+        m << "group_index must be non-decreasing: group_index[" << g << "]=" << v
+          << " < group_index[" << g - 1 << "]=" << previous;
+      } else {
+        m << "group_index values must not exceed M=" << p.M << " (x.size(0)): group_index[" << g
+          << "]=" << v;
+      }
+      fail(m.str());
     }
-    if (!m.str().empty()) fail(m.str());
     previous = v;
   }
   if (previous != p.M) {

@@ -105,8 +105,8 @@ def npu_group_quant(
     else:
         return _OP_OUT(x, scale, group_index, offset=offset, dst_dtype=dst_dtype, out=out)
     if out is None:
-        return _OP_KIND(x, scale, group_index, offset=offset, kind=kind)
-    _OP_KIND_INTO(x, scale, group_index, offset=offset, kind=kind, out=out)
+        return _OP_KIND(x, scale, group_index, offset, kind)
+    _OP_KIND_INTO(x, scale, group_index, offset, kind, out)
     return out
 
 
@@ -222,10 +222,10 @@ def _npu_group_quant_out_fake(x, scale, group_index, *, offset=None, dst_dtype=N
 
 
 @torch.library.register_fake("groupquant::npu_group_quant.kind")
-def _npu_group_quant_kind_fake(x, scale, group_index, *, offset=None, kind):
+def _npu_group_quant_kind_fake(x, scale, group_index, offset, kind):
     return _fake_fresh(x, scale, group_index, offset, kind)
 
 
 @torch.library.register_fake("groupquant::npu_group_quant.kind_into")
-def _npu_group_quant_kind_into_fake(x, scale, group_index, *, offset=None, kind, out):
+def _npu_group_quant_kind_into_fake(x, scale, group_index, offset, kind, out):
     _fake_into(x, scale, group_index, offset, kind, out)

@@ -248,7 +248,7 @@ def test_kind_overload_rejects_unknown_kinds():
         with pytest.raises(
             RuntimeError, match="dst_dtype must be int8, qint8 or quint4x2: got output kind code"
         ):
-            ops.kind(*args, kind=kind)
+            ops.kind(*args, None, kind)
 
 
 # ---- torch.compile: no graph break, and no copy: the op writes into the graph input -------
