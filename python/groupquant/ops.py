@@ -200,7 +200,9 @@ def _fake_into(x, scale, group_index, offset, kind, out):
     _check_devices(x, scale=scale, group_index=group_index, offset=offset, out=out)
     dtype, shape = _fake_output_spec(x, kind)
     if out.dtype != dtype:
-        rule = "int8 (output kind int8)" if dtype == torch.int8 else "int32 (output kind packed int4)"
+        rule = (
+            "int8 (output kind int8)" if dtype == torch.int8 else "int32 (output kind packed int4)"
+        )
         raise RuntimeError(f"out must be {rule}: got {_dtype_name(out.dtype)}")
     torch._check(
         out.dim() == 2 and out.shape[0] == shape[0] and out.shape[1] == shape[1],

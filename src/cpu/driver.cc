@@ -115,8 +115,7 @@ inline void transpose4x4_32(const char* src, int64_t col_stride_bytes, char* dst
 }
 
 template <int64_t kSize>
-int64_t gather_column_major(const char* base, int64_t s1, int64_t rows, int64_t cols,
-                            char* tile) {
+int64_t gather_column_major(const char* base, int64_t s1, int64_t rows, int64_t cols, char* tile) {
   constexpr int64_t kBlock = 16 / kSize;  // rows (and columns) per transpose
   const int64_t col_bytes = s1 * kSize, row_bytes = kTileCols * kSize;
   const int64_t full_rows = rows / kBlock * kBlock, full_cols = cols / kBlock * kBlock;
@@ -152,8 +151,7 @@ int64_t gather_column_major(const char* base, int64_t s1, int64_t rows, int64_t 
 // s1) elements) into a row-major tile with kTileCols elements per row. The inner loop
 // runs along the smaller stride, so a column-major view is read a cache line at a time.
 template <int64_t kSize>
-void gather_tile(const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols,
-                 char* tile) {
+void gather_tile(const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols, char* tile) {
   if (s1 <= s0) {
     for (int64_t i = 0; i < rows; ++i) {
       const char* src = base + i * s0 * kSize;
@@ -161,7 +159,8 @@ void gather_tile(const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t
       if (s1 == 1) {
         std::memcpy(dst, src, static_cast<size_t>(cols * kSize));
       } else {
-        for (int64_t j = 0; j < cols; ++j) std::memcpy(dst + j * kSize, src + j * s1 * kSize, kSize);
+        for (int64_t j = 0; j < cols; ++j)
+          std::memcpy(dst + j * kSize, src + j * s1 * kSize, kSize);
       }
     }
     return;
@@ -292,7 +291,8 @@ unsigned own_threads(int32_t num_threads, int64_t num_chunks, int64_t bytes) {
   static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t threads = num_threads > 0 ? num_threads : hardware_threads;
   threads = std::min(threads, num_chunks);
-  if (num_threads == 0) threads = std::min(threads, std::max<int64_t>(1, bytes / kMinBytesPerOwnThread));
+  if (num_threads == 0)
+    threads = std::min(threads, std::max<int64_t>(1, bytes / kMinBytesPerOwnThread));
   return static_cast<unsigned>(threads);
 }
 

@@ -225,7 +225,8 @@ void row_with(const void* x, const void* s, const C& c, void* y, int64_t n) {
 
 template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
 void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
-  const __m256 hi = _mm256_set1_ps(static_cast<float>(kKind == GQ_OUTPUT_INT8 ? kInt8Max : kInt4Max));
+  const __m256 hi =
+      _mm256_set1_ps(static_cast<float>(kKind == GQ_OUTPUT_INT8 ? kInt8Max : kInt4Max));
   if (offset == 0.0f) {
     row_with<kX, kS, kKind, kStream>(x, s, Consts<false>{_mm256_setzero_ps(), hi}, y, n);
   } else {

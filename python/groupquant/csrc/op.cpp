@@ -83,7 +83,8 @@ bool huge_pages_enabled() {
 void advise_huge_pages(void* data, size_t bytes) {
 #ifdef MADV_HUGEPAGE
   if (bytes < kHugePageBytes || !huge_pages_enabled()) return;
-  const auto begin = (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+  const auto begin =
+      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
   const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePageBytes - 1);
   if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 #else
@@ -155,9 +156,9 @@ at::Tensor npu_group_quant_kind_cpu(const at::Tensor& x, const at::Tensor& scale
 }
 
 void npu_group_quant_kind_into_cpu(const at::Tensor& x, const at::Tensor& scale,
-                                         const at::Tensor& group_index,
-                                         const std::optional<at::Tensor>& offset, int64_t kind,
-                                         at::Tensor& out) {
+                                   const at::Tensor& group_index,
+                                   const std::optional<at::Tensor>& offset, int64_t kind,
+                                   at::Tensor& out) {
   check_same_device(x, scale, group_index, offset, &out);
   check_cpu(x);
   run(x, scale, group_index, offset, output_kind(kind), &out);

@@ -65,9 +65,9 @@ at::Tensor npu_group_quant_kind_cuda(const at::Tensor& x, const at::Tensor& scal
 }
 
 void npu_group_quant_kind_into_cuda(const at::Tensor& x, const at::Tensor& scale,
-                                          const at::Tensor& group_index,
-                                          const std::optional<at::Tensor>& offset, int64_t kind,
-                                          at::Tensor& out) {
+                                    const at::Tensor& group_index,
+                                    const std::optional<at::Tensor>& offset, int64_t kind,
+                                    at::Tensor& out) {
   check_same_device(x, scale, group_index, offset, &out);
   run(x, scale, group_index, offset, output_kind(kind), &out);
 }

@@ -14,6 +14,7 @@
         PyModuleDef_HEAD_INIT, #name, doc, -1, methods, nullptr, nullptr, nullptr, nullptr}; \
     return PyModule_Create(&module_def);                                                     \
   }
-#define GROUPQUANT_PYTHON_MODULE(name, doc) GROUPQUANT_PYTHON_MODULE_WITH_METHODS(name, doc, nullptr)
+#define GROUPQUANT_PYTHON_MODULE(name, doc) \
+  GROUPQUANT_PYTHON_MODULE_WITH_METHODS(name, doc, nullptr)
 
 #endif  // GROUPQUANT_PYTHON_CSRC_PYTHON_MODULE_H_

@@ -88,8 +88,8 @@ inline gq_output_kind output_kind(std::optional<at::ScalarType> dst_dtype) {
 // graphs are traced, so exported graphs carry no quantized dtype) -> gq_output_kind. Any
 // code passes through (saturated to int32) and the core rejects unknown ones with its text.
 inline gq_output_kind output_kind(int64_t kind) {
-  return static_cast<gq_output_kind>(
-      std::clamp<int64_t>(kind, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
+  return static_cast<gq_output_kind>(std::clamp<int64_t>(kind, std::numeric_limits<int32_t>::min(),
+                                                         std::numeric_limits<int32_t>::max()));
 }
 
 // SPEC.md: tensors on different devices are an error. Compared with x's device.
