@@ -16,7 +16,7 @@ SUMMARY = $(PYTHON) tests/junit_summary.py
 APT_PACKAGES := cmake g++ make libgtest-dev libbenchmark-dev python3-dev python3-venv
 
 .PHONY: all deps build test test-cpp test-cmake-package venv install-python test-python \
-        demo moe-demo bench cuda sanitize deps-clang fuzz format format-check deps-format clean
+        demo moe-demo bench deps-bench cuda sanitize deps-clang fuzz format format-check deps-format clean
 
 all: build
 
@@ -241,7 +241,17 @@ deps-clang: deps
 BENCH_BUILD ?= build-bench
 BENCH_MIN_TIME ?= 0.2
 
-bench: deps install-python
+# libtcmalloc-minimal4: bench_op.py's "tcmalloc" rows preload it (LD_PRELOAD).
+BENCH_PACKAGES := libtcmalloc-minimal4
+deps-bench: deps
+	@missing="$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: deps-bench install-python
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DGROUPQUANT_BUILD_TESTS=OFF \
 	  -DGROUPQUANT_BUILD_BENCHMARKS=ON

@@ -12,7 +12,8 @@
 //   memcpy/stream                        the copy ceiling: the same bytes moved (read +
 //                                        write) as a bf16 -> int8 stream
 //   group_quant/<shape>/threads:<t>      the full operator at MoE shapes, 1 thread and 0 (all
-//                                        hardware threads, fewer for small calls)
+//                                        hardware threads, fewer for small calls); "colmajor"
+//                                        shapes read a column-major x (the tiled path)
 // bytes_per_second counts bytes read from x plus bytes written to y (scale rows are
 // cache-resident and not counted), as XNNPACK's `bytes` counter does.
 #include <benchmark/benchmark.h>
@@ -204,6 +205,7 @@ struct Shape {
   int64_t M, N, G;
   gq_dtype x_dtype;
   gq_output_kind kind;
+  bool column_major_x = false;
 };
 
 // MoE shapes of bench/bench_op.py; scale rows are float32.
@@ -214,6 +216,9 @@ constexpr Shape kShapes[] = {
     {"4096x4096_G8_fp32_int8", 4096, 4096, 8, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8},
     {"decode_32x7168_G16_bf16_int8", 32, 7168, 16, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8},
     {"decode_8x2048_G8_bf16_int8", 8, 2048, 8, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8},
+    {"mid_256x7168_G8_bf16_int8", 256, 7168, 8, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8},
+    {"4096x4096_G8_bf16_int8", 4096, 4096, 8, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8},
+    {"colmajor_4096x4096_G8_bf16_int8", 4096, 4096, 8, GQ_DTYPE_BFLOAT16, GQ_OUTPUT_INT8, true},
 };
 
 void BM_group_quant(benchmark::State& state, Shape s) {
@@ -231,8 +236,10 @@ void BM_group_quant(benchmark::State& state, Shape s) {
   std::sort(ends.begin(), ends.end());
   ends.back() = s.M;
   const int64_t x_shape[2] = {s.M, s.N}, s_shape[2] = {s.G, s.N}, g_shape[1] = {s.G};
+  const int64_t x_column_major[2] = {1, s.M};
   const int64_t y_shape[2] = {s.M, s.kind == GQ_OUTPUT_INT8 ? s.N : s.N / 8};
-  const gq_tensor xt{x.get(), 2, s.x_dtype, x_shape, nullptr, 0};
+  const gq_tensor xt{x.get(), 2, s.x_dtype, x_shape, s.column_major_x ? x_column_major : nullptr,
+                     0};
   const gq_tensor st{scale.get(), 2, GQ_DTYPE_FLOAT32, s_shape, nullptr, 0};
   const gq_tensor gt{ends.data(), 1, GQ_DTYPE_INT64, g_shape, nullptr, 0};
   const gq_tensor yt{y.get(), 2,       s.kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,

@@ -142,16 +142,21 @@ void check_group_index_values(const GroupIndex& gi, int64_t rows, const std::str
   int64_t previous = 0;
   for (int64_t g = 0; g < gi.G; ++g) {
     const int64_t v = gi.end(g);
-    std::ostringstream m;
-    if (v < 0) {
-      m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
-    } else if (g > 0 && v < previous) {
-      m << "group_index must be non-decreasing: group_index[" << g << "]=" << v << " < group_index["
-        << g - 1 << "]=" << previous;
-    } else if (v > rows) {
-      m << "group_index values must not exceed " << rows_name << ": group_index[" << g << "]=" << v;
+    // The message is built only on failure: an ostringstream per group costs ~0.1 us, a
+    // tenth of a decode-size call for 8 groups.
+    if (v < 0 || (g > 0 && v < previous) || v > rows) {
+      std::ostringstream m;
+      if (v < 0) {
+        m << "group_index values must be non-negative: group_index[" << g << "]=" << v;
+      } else if (g > 0 && v < previous) {
+        m << "group_index must be non-decreasing: group_index[" << g << "]=" << v
+          << " < group_index[" << g - 1 << "]=" << previous;
+      } else {
+        m << "group_index values must not exceed " << rows_name << ": group_index[" << g
+          << "]=" << v;
+      }
+      fail(m.str() + counts_hint(gi, rows, rows_short));
     }
-    if (!m.str().empty()) fail(m.str() + counts_hint(gi, rows, rows_short));
     previous = v;
   }
   if (previous != rows) {

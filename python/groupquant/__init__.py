@@ -5,7 +5,8 @@ bit for bit, as PyTorch operators.
 CUDA when that extension was built and loads) and ``npu_dynamic_quant`` /
 ``npu_dynamic_quant_asymmetric`` (CPU); the functions of the same names here are the same ops
 with the NPU operators' signatures. :func:`groupquant.to_group_index` converts Ascend's
-other group-list forms (counts, (expert, count) pairs) into the cumulative one.
+other group-list forms (counts, (expert, count) pairs) into the cumulative one. :func:`groupquant.cpu_isa` and
+:func:`groupquant.set_cpu_isa` tell and choose which CPU kernels run.
 """
 
 import importlib.util
@@ -57,12 +58,15 @@ _cuda_unavailable = _load_cuda()
 
 from .dynamic_quant import npu_dynamic_quant, npu_dynamic_quant_asymmetric  # noqa: E402
 from .group_list import to_group_index  # noqa: E402
-from .ops import npu_group_quant  # noqa: E402
+from .ops import cpu_isa, cpu_isa_supported, npu_group_quant, set_cpu_isa  # noqa: E402
 
 __all__ = [
     "npu_group_quant",
     "npu_dynamic_quant",
     "npu_dynamic_quant_asymmetric",
     "to_group_index",
+    "cpu_isa",
+    "set_cpu_isa",
+    "cpu_isa_supported",
 ]
 __version__ = "0.1.0"

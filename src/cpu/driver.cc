@@ -7,6 +7,11 @@
 #include <thread>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
+
 #include "src/cpu/kernels.h"
 #include "src/cpu/row_stream.h"
 #include "src/element.h"
@@ -17,15 +22,26 @@
 namespace groupquant::detail {
 namespace {
 
-// Work per chunk: large enough that the per-chunk group search and scheduling vanish,
-// small enough that 2-64 threads still get several chunks each.
-constexpr int64_t kChunkElements = 1 << 16;
-// The built-in pool starts its threads per call (tens of microseconds each), so with
-// num_threads = 0 (all) it adds a thread only per this much work (0.5-1 MiB, about as
-// long to stream as a thread start): a decode-size call runs on the calling thread.
-constexpr int64_t kMinElementsPerOwnThread = 1 << 18;
-// Columns staged per step when a row is not contiguous (a multiple of 8 for int4).
-constexpr int64_t kTileElements = 512;
+// Work is measured in bytes moved (x read + y written), the cost of a call both when it
+// streams from memory and when it is cache resident (the kernels' time per byte varies
+// by dtype by less than 2x).
+// A chunk: large enough that its group search and scheduling vanish, small enough that
+// 2-64 threads still get several each.
+constexpr int64_t kChunkBytes = int64_t{192} << 10;
+// Below this a call given the caller's pool (gq_options.parallel_for, torch's intra-op
+// pool) runs on the calling thread: entering a warm pool costs a few microseconds, about
+// what the kernels take for this many bytes on one core (8x2048 bf16 -> int8 moves
+// 48 KiB; bench_op.py's decode rows).
+constexpr int64_t kMinParallelBytes = int64_t{256} << 10;
+// The built-in pool starts its threads per call (tens of microseconds each), so it adds
+// a thread only per this much work (about as long to stream as a thread start).
+constexpr int64_t kMinBytesPerOwnThread = int64_t{1} << 20;
+// Strided views go through row-major tiles of kTileRows x kTileCols elements (32 KiB of
+// fp32 at most, on the stack): x's block is copied in, then the row kernels run over the
+// tile's rows while it sits in L1/L2. For a column-major x each column of the block is
+// 128 contiguous bytes or more, read whole. kTileCols is a multiple of 8 (int4 words).
+constexpr int64_t kTileRows = 64;
+constexpr int64_t kTileCols = 128;
 
 struct Job {
   const Problem* p;
@@ -33,78 +49,229 @@ struct Job {
   RowKernel contiguous_kernel;  // kernel, or its streaming-store variant for big calls
   float offset;
   int64_t rows_per_chunk;
+  bool contiguous_rows;  // every row of x, scale and y is contiguous
 };
 
-// Copies one strided row through stack tiles so the same kernel runs on it; used for
-// transposed or column-strided views instead of a whole-tensor .contiguous() copy.
-void run_strided_row(const Job& job, int64_t r, int64_t g) {
+int64_t y_element_size(const Problem& p) { return p.kind == GQ_OUTPUT_INT8 ? 1 : 4; }
+
+// Rows [row_begin, row_end) whose x, scale and y rows are contiguous: one kernel call
+// per row, pointers advanced, the group advanced as rows cross group ends.
+void run_contiguous_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   const Problem& p = *job.p;
-  const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
-  const int64_t y_size = p.kind == GQ_OUTPUT_INT8 ? 1 : 4;
-  const int64_t per_y = p.kind == GQ_OUTPUT_INT8 ? 1 : 8;
-  alignas(64) char x_tile[kTileElements * 4], s_tile[kTileElements * 4], y_tile[kTileElements];
-  for (int64_t n0 = 0; n0 < p.N; n0 += kTileElements) {
-    const int64_t len = std::min(kTileElements, p.N - n0);
-    for (int64_t i = 0; i < len; ++i) {
-      std::memcpy(x_tile + i * x_size,
-                  p.x + (r * p.x_stride[0] + (n0 + i) * p.x_stride[1]) * x_size, x_size);
-      std::memcpy(s_tile + i * s_size,
-                  p.scale + (g * p.scale_stride[0] + (n0 + i) * p.scale_stride[1]) * s_size,
-                  s_size);
+  const int64_t x_row = p.x_stride[0] * dtype_size(p.x_dtype);
+  const int64_t s_row = p.scale_stride[0] * dtype_size(p.scale_dtype);
+  const int64_t y_row = p.y_stride[0] * y_element_size(p);
+  int64_t g = group_of_row(p, row_begin);
+  int64_t g_end = group_end(p, g);
+  const char* x = p.x + row_begin * x_row;
+  char* y = p.y + row_begin * y_row;
+  for (int64_t r = row_begin; r < row_end; ++r, x += x_row, y += y_row) {
+    while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
+    job.contiguous_kernel(x, p.scale + g * s_row, job.offset, y, p.N);
+  }
+}
+
+#if defined(__SSE2__)
+// Column-major blocks (unit row stride): 8x8 (16-bit) or 4x4 (32-bit) SSE2 transposes,
+// each column segment one 16-byte load, each tile row segment one 16-byte store; and a
+// prefetch of the segments below them, which the next tile reads (one per column, each
+// column a page apart: too many streams for the
+// hardware prefetchers to follow). Returns the columns done (a multiple of the block width).
+inline void transpose8x8_16(const char* src, int64_t col_stride_bytes, char* dst,
+                            int64_t row_bytes) {
+  __m128i c[8], t[8];
+  for (int k = 0; k < 8; ++k) {
+    c[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k * col_stride_bytes));
+  }
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm_unpacklo_epi16(c[2 * k], c[2 * k + 1]);
+    t[2 * k + 1] = _mm_unpackhi_epi16(c[2 * k], c[2 * k + 1]);
+  }
+  // t[0]: r0 (c0 c1) r1 (c0 c1) r2.. r3; t[1]: r4..r7 of c0 c1; t[2], t[3]: c2 c3; ...
+  for (int h = 0; h < 2; ++h) {
+    const __m128i a = _mm_unpacklo_epi32(t[h], t[2 + h]), b = _mm_unpackhi_epi32(t[h], t[2 + h]);
+    const __m128i e = _mm_unpacklo_epi32(t[4 + h], t[6 + h]);
+    const __m128i f = _mm_unpackhi_epi32(t[4 + h], t[6 + h]);
+    // a: rows 4h, 4h+1 of c0..c3; e: the same rows of c4..c7.
+    char* d = dst + 4 * h * row_bytes;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_unpacklo_epi64(a, e));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + row_bytes), _mm_unpackhi_epi64(a, e));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 2 * row_bytes), _mm_unpacklo_epi64(b, f));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 3 * row_bytes), _mm_unpackhi_epi64(b, f));
+  }
+}
+
+inline void transpose4x4_32(const char* src, int64_t col_stride_bytes, char* dst,
+                            int64_t row_bytes) {
+  __m128 c0 = _mm_loadu_ps(reinterpret_cast<const float*>(src));
+  __m128 c1 = _mm_loadu_ps(reinterpret_cast<const float*>(src + col_stride_bytes));
+  __m128 c2 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 2 * col_stride_bytes));
+  __m128 c3 = _mm_loadu_ps(reinterpret_cast<const float*>(src + 3 * col_stride_bytes));
+  _MM_TRANSPOSE4_PS(c0, c1, c2, c3);  // moves bits only: no float arithmetic
+  _mm_storeu_ps(reinterpret_cast<float*>(dst), c0);
+  _mm_storeu_ps(reinterpret_cast<float*>(dst + row_bytes), c1);
+  _mm_storeu_ps(reinterpret_cast<float*>(dst + 2 * row_bytes), c2);
+  _mm_storeu_ps(reinterpret_cast<float*>(dst + 3 * row_bytes), c3);
+}
+
+template <int64_t kSize>
+int64_t gather_column_major(const char* base, int64_t s1, int64_t rows, int64_t cols, char* tile) {
+  constexpr int64_t kBlock = 16 / kSize;  // rows (and columns) per transpose
+  const int64_t col_bytes = s1 * kSize, row_bytes = kTileCols * kSize;
+  const int64_t full_rows = rows / kBlock * kBlock, full_cols = cols / kBlock * kBlock;
+  if (full_rows == 0) return 0;
+  for (int64_t j = 0; j < full_cols; j += kBlock) {
+    // The same columns' next row block (the next tile the caller gathers).
+    const uintptr_t next = reinterpret_cast<uintptr_t>(base) + j * col_bytes + rows * kSize;
+    for (int64_t k = 0; k < kBlock; ++k) {  // never dereferenced, so never out of range
+      for (int64_t b = 0; b < rows * kSize; b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + k * col_bytes + b), _MM_HINT_T0);
+      }
     }
-    job.kernel(x_tile, s_tile, job.offset, y_tile, len);
-    for (int64_t j = 0; j < len / per_y; ++j) {
-      std::memcpy(p.y + (r * p.y_stride[0] + (n0 / per_y + j) * p.y_stride[1]) * y_size,
-                  y_tile + j * y_size, y_size);
+    for (int64_t i = 0; i < full_rows; i += kBlock) {
+      const char* src = base + j * col_bytes + i * kSize;
+      char* dst = tile + i * row_bytes + j * kSize;
+      if constexpr (kSize == 2) {
+        transpose8x8_16(src, col_bytes, dst, row_bytes);
+      } else {
+        transpose4x4_32(src, col_bytes, dst, row_bytes);
+      }
+    }
+    for (int64_t c = j; c < j + kBlock; ++c) {  // the rows past the last whole block
+      for (int64_t i = full_rows; i < rows; ++i) {
+        std::memcpy(tile + i * row_bytes + c * kSize, base + c * col_bytes + i * kSize, kSize);
+      }
+    }
+  }
+  return full_cols;
+}
+#endif
+
+// Copies a rows x cols block of a strided 2-D view (element [i, j] at base + (i * s0 + j *
+// s1) elements) into a row-major tile with kTileCols elements per row. The inner loop
+// runs along the smaller stride, so a column-major view is read a cache line at a time.
+template <int64_t kSize>
+void gather_tile(const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols, char* tile) {
+  if (s1 <= s0) {
+    for (int64_t i = 0; i < rows; ++i) {
+      const char* src = base + i * s0 * kSize;
+      char* dst = tile + i * kTileCols * kSize;
+      if (s1 == 1) {
+        std::memcpy(dst, src, static_cast<size_t>(cols * kSize));
+      } else {
+        for (int64_t j = 0; j < cols; ++j)
+          std::memcpy(dst + j * kSize, src + j * s1 * kSize, kSize);
+      }
+    }
+    return;
+  }
+  int64_t done = 0;
+#if defined(__SSE2__)
+  if (s0 == 1) done = gather_column_major<kSize>(base, s1, rows, cols, tile);
+#endif
+  for (int64_t j = done; j < cols; ++j) {
+    const char* src = base + j * s1 * kSize;
+    char* dst = tile + j * kSize;
+    for (int64_t i = 0; i < rows; ++i) {
+      std::memcpy(dst + i * kTileCols * kSize, src + i * s0 * kSize, kSize);
     }
   }
 }
 
-void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
-  const Job& job = *static_cast<const Job*>(ctx);
+void gather(gq_dtype dtype, const char* base, int64_t s0, int64_t s1, int64_t rows, int64_t cols,
+            char* tile) {
+  if (dtype_size(dtype) == 4) {
+    gather_tile<4>(base, s0, s1, rows, cols, tile);
+  } else {
+    gather_tile<2>(base, s0, s1, rows, cols, tile);
+  }
+}
+
+// Rows [row_begin, row_end) of a call with any strides: blocks of kTileRows rows x kTileCols
+// columns. x's block is copied into a row-major tile (no copy of x's size), scale's row
+// segment is copied only when it is strided and its group changes, and y's segment is
+// written in place when its row is contiguous, else through a small tile.
+void run_tiled_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   const Problem& p = *job.p;
-  const int64_t row_begin = chunk_begin * job.rows_per_chunk;
-  const int64_t row_end = std::min(p.M, chunk_end * job.rows_per_chunk);
-  if (row_begin >= row_end) return;
-  ScopedDefaultFpEnv fp_env;
   const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
-  const int64_t y_size = p.kind == GQ_OUTPUT_INT8 ? 1 : 4;
-  const bool contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) &&
-                               (p.scale_stride[1] == 1 || p.N == 1) &&
-                               (p.y_stride[1] == 1 || p.y_cols() <= 1);
-  int64_t g = group_of_row(p, row_begin);
-  int64_t g_end = group_end(p, g);
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    while (r >= g_end) g_end = group_end(p, ++g);  // rows are sorted by group
-    if (contiguous_rows) {
-      job.contiguous_kernel(p.x + r * p.x_stride[0] * x_size,
-                            p.scale + g * p.scale_stride[0] * s_size, job.offset,
-                            p.y + r * p.y_stride[0] * y_size, p.N);
-    } else {
-      run_strided_row(job, r, g);
+  const int64_t y_size = y_element_size(p);
+  const int64_t per_y = p.kind == GQ_OUTPUT_INT8 ? 1 : 8;  // elements per y element
+  const bool scale_contiguous = p.scale_stride[1] == 1 || p.N == 1;
+  const bool y_contiguous = p.y_stride[1] == 1 || p.y_cols() <= 1;
+  alignas(64) char x_tile[kTileRows * kTileCols * 4];
+  alignas(64) char s_tile[kTileCols * 4], y_tile[kTileCols];
+  int64_t groups[kTileRows];
+  const int64_t first_group = group_of_row(p, row_begin);
+  // Column blocks outside, row blocks inside: a column-major x is then read down each
+  // column's pages in turn (TLB and prefetcher friendly) rather than across all of them.
+  for (int64_t c0 = 0; c0 < p.N; c0 += kTileCols) {
+    const int64_t cols = std::min(kTileCols, p.N - c0);
+    int64_t g = first_group;
+    int64_t g_end = group_end(p, g);
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += kTileRows) {
+      const int64_t rows = std::min(kTileRows, row_end - r0);
+      for (int64_t i = 0; i < rows; ++i) {
+        while (r0 + i >= g_end) g_end = group_end(p, ++g);
+        groups[i] = g;
+      }
+      gather(p.x_dtype, p.x + (r0 * p.x_stride[0] + c0 * p.x_stride[1]) * x_size, p.x_stride[0],
+             p.x_stride[1], rows, cols, x_tile);
+      int64_t staged_group = -1;
+      for (int64_t i = 0; i < rows; ++i) {
+        const char* s = p.scale + (groups[i] * p.scale_stride[0] + c0 * p.scale_stride[1]) * s_size;
+        if (!scale_contiguous) {
+          if (groups[i] != staged_group) {
+            for (int64_t j = 0; j < cols; ++j) {
+              std::memcpy(s_tile + j * s_size, s + j * p.scale_stride[1] * s_size,
+                          static_cast<size_t>(s_size));
+            }
+            staged_group = groups[i];
+          }
+          s = s_tile;
+        }
+        char* y = p.y + ((r0 + i) * p.y_stride[0] + c0 / per_y * p.y_stride[1]) * y_size;
+        const char* x_row = x_tile + i * kTileCols * x_size;
+        if (y_contiguous) {
+          job.kernel(x_row, s, job.offset, y, cols);
+          continue;
+        }
+        job.kernel(x_row, s, job.offset, y_tile, cols);
+        for (int64_t j = 0; j < cols / per_y; ++j) {
+          std::memcpy(y + j * p.y_stride[1] * y_size, y_tile + j * y_size,
+                      static_cast<size_t>(y_size));
+        }
+      }
     }
   }
+}
+
+// Chunks [chunk_begin, chunk_end), in the caller's floating-point environment.
+void run_chunks_in_env(const Job& job, int64_t chunk_begin, int64_t chunk_end) {
+  const int64_t row_begin = chunk_begin * job.rows_per_chunk;
+  const int64_t row_end = std::min(job.p->M, chunk_end * job.rows_per_chunk);
+  if (row_begin >= row_end) return;
+  if (job.contiguous_rows) {
+    run_contiguous_rows(job, row_begin, row_end);
+  } else {
+    run_tiled_rows(job, row_begin, row_end);
+  }
+}
+
+// The gq_task_fn given to the caller's pool: one environment switch per task, which a
+// pool like at::parallel_for's OpenMP gives one contiguous range of chunks per thread.
+void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
+  ScopedDefaultFpEnv fp_env;
+  run_chunks_in_env(*static_cast<const Job*>(ctx), chunk_begin, chunk_end);
 }
 
 // The built-in pool: threads take chunks from a shared counter, so the split stays
 // balanced, and the calling thread works too (if no thread can be started, it does all).
-void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
-  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
-  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
-  unsigned threads = num_threads > 0 ? static_cast<unsigned>(num_threads) : hardware_threads;
-  threads = static_cast<unsigned>(std::min<int64_t>(threads, num_chunks));
-  if (num_threads == 0) {
-    const int64_t by_work = std::max<int64_t>(1, job.p->M * job.p->N / kMinElementsPerOwnThread);
-    threads = static_cast<unsigned>(std::min<int64_t>(threads, by_work));
-  }
-  if (threads <= 1) {
-    run_chunks(&job, 0, num_chunks);
-    return;
-  }
+void run_on_own_threads(int64_t num_chunks, unsigned threads, const Job& job) {
   std::atomic<int64_t> next{0};
   auto worker = [&] {
+    ScopedDefaultFpEnv fp_env;
     for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < num_chunks;) {
-      run_chunks(&job, c, c + 1);
+      run_chunks_in_env(job, c, c + 1);
     }
   };
   std::vector<std::thread> pool;
@@ -115,6 +282,18 @@ void run_on_own_threads(int64_t num_chunks, int32_t num_threads, Job& job) {
   }
   worker();
   for (std::thread& t : pool) t.join();
+}
+
+// Threads of the built-in pool for this call: as asked (0 = all hardware threads), at
+// most one per chunk, and with 0 at most one per kMinBytesPerOwnThread.
+unsigned own_threads(int32_t num_threads, int64_t num_chunks, int64_t bytes) {
+  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
+  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
+  int64_t threads = num_threads > 0 ? num_threads : hardware_threads;
+  threads = std::min(threads, num_chunks);
+  if (num_threads == 0)
+    threads = std::min(threads, std::max<int64_t>(1, bytes / kMinBytesPerOwnThread));
+  return static_cast<unsigned>(threads);
 }
 
 std::atomic<int64_t> g_streaming_min_bytes{kDefaultStreamingMinBytes};
@@ -132,8 +311,8 @@ void run_cpu(const Problem& p, const gq_options& options) {
   job.p = &p;
   job.kernel = find_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind);
   job.contiguous_kernel = job.kernel;
-  const int64_t bytes =
-      p.M * p.N * dtype_size(p.x_dtype) + p.M * p.y_cols() * (p.kind == GQ_OUTPUT_INT8 ? 1 : 4);
+  const int64_t row_bytes = p.N * dtype_size(p.x_dtype) + p.y_cols() * y_element_size(p);
+  const int64_t bytes = p.M * row_bytes;
   if (bytes >= streaming_min_bytes()) {
     if (RowKernel k = find_streaming_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind)) {
       job.contiguous_kernel = k;
@@ -141,13 +320,30 @@ void run_cpu(const Problem& p, const gq_options& options) {
   }
   // Offset widened once (exact); +0.0f when absent, see kernels.h.
   job.offset = p.offset != nullptr ? load_float(p.offset, p.scale_dtype, 0) : 0.0f;
-  job.rows_per_chunk = std::max<int64_t>(1, kChunkElements / p.N);
-  const int64_t num_chunks = (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
-  if (options.parallel_for != nullptr && num_chunks > 1) {
-    options.parallel_for(options.parallel_ctx, 0, num_chunks, 1, &run_chunks, &job);
-  } else {
-    run_on_own_threads(num_chunks, options.num_threads, job);
+  job.contiguous_rows = (p.x_stride[1] == 1 || p.N == 1) && (p.scale_stride[1] == 1 || p.N == 1) &&
+                        (p.y_stride[1] == 1 || p.y_cols() <= 1);
+  job.rows_per_chunk = std::max<int64_t>(1, kChunkBytes / row_bytes);
+  // Strided views: chunks of whole tiles, at least four tiles tall, so that each column
+  // block walks down a column-major x for a while before moving on.
+  if (!job.contiguous_rows) {
+    job.rows_per_chunk =
+        std::max(4 * kTileRows, (job.rows_per_chunk + kTileRows - 1) / kTileRows * kTileRows);
   }
+  const int64_t num_chunks = (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
+  if (options.parallel_for != nullptr) {
+    if (num_chunks > 1 && bytes >= kMinParallelBytes) {
+      options.parallel_for(options.parallel_ctx, 0, num_chunks, 1, &run_chunks, &job);
+    } else {
+      run_chunks(&job, 0, num_chunks);
+    }
+    return;
+  }
+  const unsigned threads = own_threads(options.num_threads, num_chunks, bytes);
+  if (threads <= 1) {
+    run_chunks(&job, 0, num_chunks);
+    return;
+  }
+  run_on_own_threads(num_chunks, threads, job);
 }
 
 }  // namespace groupquant::detail

@@ -39,7 +39,12 @@ __m256 load8(const void* base, int64_t i) {
   }
 }
 
+// kAdd: whether the kernel adds the offset. An offset equal to 0 (+0 or -0) changes no
+// product but -0 (to +0), and both give the integer 0, so the kernels skip that add: one
+// vector op of seven per element when the call has no offset.
+template <bool kAdd>
 struct Consts {
+  static constexpr bool add = kAdd;
   __m256 offset, hi;
 };
 
@@ -48,8 +53,10 @@ struct Consts {
 // values >= 2^31 into INT_MIN; everything below the range already saturates in the
 // narrowing packs (INT_MIN included, so -inf works too). NaN lanes are zeroed through
 // the ordered mask. cvtps2dq rounds by MXCSR, which the driver sets to nearest-even.
-inline __m256i quantize8(__m256 x, __m256 s, const Consts& c) {
-  const __m256 v = _mm256_add_ps(_mm256_mul_ps(x, s), c.offset);
+template <class C>
+__m256i quantize8(__m256 x, __m256 s, const C& c) {
+  __m256 v = _mm256_mul_ps(x, s);
+  if constexpr (C::add) v = _mm256_add_ps(v, c.offset);
   const __m256 ordered = _mm256_cmp_ps(v, v, _CMP_ORD_Q);
   return _mm256_cvtps_epi32(_mm256_and_ps(_mm256_min_ps(v, c.hi), ordered));
 }
@@ -81,13 +88,13 @@ inline __m128i nibble_pairs(__m128i b) {
   return _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
 }
 
-template <gq_dtype kX, gq_dtype kS>
-__m256i quantize_at(const void* x, const void* s, int64_t i, const Consts& c) {
+template <gq_dtype kX, gq_dtype kS, class C>
+__m256i quantize_at(const void* x, const void* s, int64_t i, const C& c) {
   return quantize8(load8<kX>(x, i), load8<kS>(s, i), c);
 }
 
-template <gq_dtype kX, gq_dtype kS>
-void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs8(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     const __m256i b =
@@ -110,8 +117,8 @@ void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n
   }
 }
 
-template <gq_dtype kX, gq_dtype kS>
-void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs4(const void* x, const void* s, const C& c, char* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     const __m256i pairs = nibble_pairs(
@@ -134,8 +141,8 @@ const char* advance(const void* base, int64_t i) {
   return static_cast<const char*>(base) + i * elem_size<kD>();
 }
 
-template <gq_dtype kX, gq_dtype kS>
-__m256i bytes32(const void* x, const void* s, int64_t i, const Consts& c) {
+template <gq_dtype kX, gq_dtype kS, class C>
+__m256i bytes32(const void* x, const void* s, int64_t i, const C& c) {
   return narrow32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 8, c),
                   quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c));
 }
@@ -158,8 +165,8 @@ void prefetch_x(const void* x, int64_t i, int64_t elements) {
 // Streaming-store variants (row_stream.h): whole 64-byte lines of y go out with vmovntdq,
 // the unaligned head and the tail through the plain kernels; the sfence orders the
 // weakly-ordered stores before the kernel returns.
-template <gq_dtype kX, gq_dtype kS>
-void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs8_stream(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   const int64_t head = std::min<int64_t>(n, (64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63);
   row_qs8<kX, kS>(x, s, c, y, head);
   int64_t i = head;
@@ -173,8 +180,8 @@ void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, in
 }
 
 // 64 elements -> 32 bytes of packed int4.
-template <gq_dtype kX, gq_dtype kS>
-__m256i packed32(const void* x, const void* s, int64_t i, const Consts& c) {
+template <gq_dtype kX, gq_dtype kS, class C>
+__m256i packed32(const void* x, const void* s, int64_t i, const C& c) {
   const __m256i lo = nibble_pairs(bytes32<kX, kS>(x, s, i, c));
   const __m256i hi = nibble_pairs(bytes32<kX, kS>(x, s, i + 32, c));
   // packus works per 128-bit lane: lo.l hi.l | lo.h hi.h; the permute restores order.
@@ -182,8 +189,8 @@ __m256i packed32(const void* x, const void* s, int64_t i, const Consts& c) {
 }
 
 // A y not on a 4-byte boundary never reaches a 64-byte one in whole words: plain path.
-template <gq_dtype kX, gq_dtype kS>
-void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs4_stream(const void* x, const void* s, const C& c, char* y, int64_t n) {
   const uintptr_t misalign = reinterpret_cast<uintptr_t>(y) & 63;
   if ((misalign & 3) != 0) return row_qs4<kX, kS>(x, s, c, y, n);
   const int64_t head = std::min<int64_t>(n, 2 * static_cast<int64_t>((64 - misalign) & 63));
@@ -199,26 +206,33 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
   row_qs4<kX, kS>(advance<kX>(x, i), advance<kS>(s, i), c, y + i / 2, n - i);
 }
 
-template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
-void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream, class C>
+void row_with(const void* x, const void* s, const C& c, void* y, int64_t n) {
   static_assert(kKind == GQ_OUTPUT_INT8 || kKind == GQ_OUTPUT_INT4_PACKED,
-                "npu_group_quant\'s output kinds");
-  Consts c;
-  c.offset = _mm256_set1_ps(offset);
+                "npu_group_quant's output kinds");
   if constexpr (kKind == GQ_OUTPUT_INT8) {
-    c.hi = _mm256_set1_ps(static_cast<float>(kInt8Max));
     if constexpr (kStream) {
       row_qs8_stream<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
     } else {
       row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
     }
   } else {
-    c.hi = _mm256_set1_ps(static_cast<float>(kInt4Max));
     if constexpr (kStream) {
       row_qs4_stream<kX, kS>(x, s, c, static_cast<char*>(y), n);
     } else {
       row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
     }
+  }
+}
+
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
+void row_avx2(const void* x, const void* s, float offset, void* y, int64_t n) {
+  const __m256 hi =
+      _mm256_set1_ps(static_cast<float>(kKind == GQ_OUTPUT_INT8 ? kInt8Max : kInt4Max));
+  if (offset == 0.0f) {
+    row_with<kX, kS, kKind, kStream>(x, s, Consts<false>{_mm256_setzero_ps(), hi}, y, n);
+  } else {
+    row_with<kX, kS, kKind, kStream>(x, s, Consts<true>{_mm256_set1_ps(offset), hi}, y, n);
   }
 }
 

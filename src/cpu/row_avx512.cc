@@ -61,7 +61,12 @@ __m512 load16_masked(const void* base, int64_t i, __mmask16 mask) {
   }
 }
 
+// kAdd: whether the kernel adds the offset. An offset equal to 0 (+0 or -0) changes no
+// product but -0 (to +0), and both give the integer 0, so the kernels skip that add: one
+// vector op of seven per element when the call has no offset.
+template <bool kAdd>
 struct Consts {
+  static constexpr bool add = kAdd;
   __m512 offset, hi;
 };
 
@@ -70,22 +75,24 @@ struct Consts {
 // values >= 2^31 into INT_MIN; everything below the range already saturates in the
 // narrowing packs (INT_MIN included, so -inf works too). NaN lanes are zeroed by the
 // ordered mask. The convert rounds by its own immediate, whatever MXCSR.RC says.
-inline __m512i quantize16(__m512 x, __m512 s, const Consts& c) {
-  const __m512 v = _mm512_add_ps(_mm512_mul_ps(x, s), c.offset);
+template <class C>
+__m512i quantize16(__m512 x, __m512 s, const C& c) {
+  __m512 v = _mm512_mul_ps(x, s);
+  if constexpr (C::add) v = _mm512_add_ps(v, c.offset);
   const __mmask16 ordered = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
   return _mm512_maskz_cvt_roundps_epi32(ordered, _mm512_min_ps(v, c.hi),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-template <gq_dtype kX, gq_dtype kS>
-__m512i quantize_at(const void* x, const void* s, int64_t i, const Consts& c) {
+template <gq_dtype kX, gq_dtype kS, class C>
+__m512i quantize_at(const void* x, const void* s, int64_t i, const C& c) {
   return quantize16(load16<kX>(x, i), load16<kS>(s, i), c);
 }
 
 // 64 elements -> 64 saturated int8 in order. The packs work per 128-bit lane, leaving
 // dword 4l+j = elements 4l..4l+3 of q_j; the permute puts them back in order.
-template <gq_dtype kX, gq_dtype kS>
-__m512i bytes64(const void* x, const void* s, int64_t i, const Consts& c) {
+template <gq_dtype kX, gq_dtype kS, class C>
+__m512i bytes64(const void* x, const void* s, int64_t i, const C& c) {
   const __m512i w01 =
       _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i, c), quantize_at<kX, kS>(x, s, i + 16, c));
   const __m512i w23 = _mm512_packs_epi32(quantize_at<kX, kS>(x, s, i + 32, c),
@@ -108,8 +115,8 @@ inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
   return _mm_cvtepi16_epi8(_mm_maddubs_epi16(n, _mm_set1_epi16(0x1001)));
 }
 
-template <gq_dtype kX, gq_dtype kS>
-void row_qs8(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs8(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     _mm512_storeu_si512(y + i, bytes64<kX, kS>(x, s, i, c));
@@ -144,8 +151,8 @@ void prefetch_x(const void* x, int64_t i, int64_t elements) {
 // Streaming-store variant: whole 64-byte lines of y go out with vmovntdq (no
 // read-for-ownership of y, no cache pollution); the unaligned head and the tail use
 // row_qs8. The sfence orders the weakly-ordered stores before the kernel returns.
-template <gq_dtype kX, gq_dtype kS>
-void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs8_stream(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   const int64_t head = std::min<int64_t>(n, (64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63);
   row_qs8<kX, kS>(x, s, c, y, head);
   int64_t i = head;
@@ -157,8 +164,8 @@ void row_qs8_stream(const void* x, const void* s, const Consts& c, int8_t* y, in
   row_qs8<kX, kS>(element_ptr<kX>(x, i), element_ptr<kS>(s, i), c, y + i, n - i);
 }
 
-template <gq_dtype kX, gq_dtype kS>
-void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs4(const void* x, const void* s, const C& c, char* y, int64_t n) {
   int64_t i = 0;
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i / 2),
@@ -180,8 +187,8 @@ void row_qs4(const void* x, const void* s, const Consts& c, char* y, int64_t n) 
 // Streaming-store variant of row_qs4 (see row_qs8_stream): 128 elements per 64-byte
 // line. A y not on a 4-byte boundary never reaches a 64-byte one in whole words, so it
 // takes the plain path.
-template <gq_dtype kX, gq_dtype kS>
-void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, class C>
+void row_qs4_stream(const void* x, const void* s, const C& c, char* y, int64_t n) {
   const uintptr_t misalign = reinterpret_cast<uintptr_t>(y) & 63;
   if ((misalign & 3) != 0) return row_qs4<kX, kS>(x, s, c, y, n);
   const int64_t head = std::min<int64_t>(n, 2 * static_cast<int64_t>((64 - misalign) & 63));
@@ -200,26 +207,33 @@ void row_qs4_stream(const void* x, const void* s, const Consts& c, char* y, int6
   row_qs4<kX, kS>(element_ptr<kX>(x, i), element_ptr<kS>(s, i), c, y + i / 2, n - i);
 }
 
-template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
-void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) {
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream, class C>
+void row_with(const void* x, const void* s, const C& c, void* y, int64_t n) {
   static_assert(kKind == GQ_OUTPUT_INT8 || kKind == GQ_OUTPUT_INT4_PACKED,
-                "npu_group_quant\'s output kinds");
-  Consts c;
-  c.offset = _mm512_set1_ps(offset);
+                "npu_group_quant's output kinds");
   if constexpr (kKind == GQ_OUTPUT_INT8) {
-    c.hi = _mm512_set1_ps(static_cast<float>(kInt8Max));
     if constexpr (kStream) {
       row_qs8_stream<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
     } else {
       row_qs8<kX, kS>(x, s, c, static_cast<int8_t*>(y), n);
     }
   } else {
-    c.hi = _mm512_set1_ps(static_cast<float>(kInt4Max));
     if constexpr (kStream) {
       row_qs4_stream<kX, kS>(x, s, c, static_cast<char*>(y), n);
     } else {
       row_qs4<kX, kS>(x, s, c, static_cast<char*>(y), n);
     }
+  }
+}
+
+template <gq_dtype kX, gq_dtype kS, gq_output_kind kKind, bool kStream>
+void row_avx512(const void* x, const void* s, float offset, void* y, int64_t n) {
+  const __m512 hi =
+      _mm512_set1_ps(static_cast<float>(kKind == GQ_OUTPUT_INT8 ? kInt8Max : kInt4Max));
+  if (offset == 0.0f) {
+    row_with<kX, kS, kKind, kStream>(x, s, Consts<false>{_mm512_setzero_ps(), hi}, y, n);
+  } else {
+    row_with<kX, kS, kKind, kStream>(x, s, Consts<true>{_mm512_set1_ps(offset), hi}, y, n);
   }
 }
 

@@ -29,6 +29,25 @@ TEST_P(CpuDriver, MatchesReferenceOnRandomViews) {
   }
 }
 
+// Larger views: strided ones run through tiles of 32 rows x 256 columns, so these cross
+// tile edges in both directions, partial tiles, and chunk boundaries between threads.
+TEST_P(CpuDriver, MatchesReferenceAcrossTiles) {
+  const auto [x_dtype, scale_dtype, kind] = GetParam();
+  std::mt19937 rng(7 + 16 * x_dtype + 4 * scale_dtype + kind);
+  for (int trial = 0; trial < 4; ++trial) {
+    const RandomProblem p = RandomProblem::make(rng, x_dtype, scale_dtype, kind, 300, 700);
+    Tensor expected = p.y;
+    p.run_reference(expected);
+    for (int32_t threads : {1, 3}) {
+      Tensor got = p.y;
+      gq_options options{};
+      options.num_threads = threads;
+      p.run_cpu(got, options);
+      ASSERT_EQ(got.storage(), expected.storage()) << p.description << " threads=" << threads;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDtypes, CpuDriver,
                          ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes),
                                             ::testing::ValuesIn(gqtest::kFloatDtypes),

@@ -121,10 +121,11 @@ def test_fake_output_is_symbolic():
 
     inputs = make_inputs(12, 16, [5, 7], offset="none", seed=1)
     gm = make_fx(f, tracing_mode="symbolic")(inputs["x"], inputs["scale"], inputs["group_index"])
+    # The wrapper calls the integer-kind overload (no quantized dtype in the graph).
     outs = [
         n
         for n in gm.graph.nodes
-        if n.op == "call_function" and n.target is torch.ops.groupquant.npu_group_quant.default
+        if n.op == "call_function" and n.target is torch.ops.groupquant.npu_group_quant.kind
     ]
     assert len(outs) == 2
     y8, y4 = (n.meta["val"] for n in outs)

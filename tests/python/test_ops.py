@@ -336,9 +336,10 @@ def test_every_cpu_isa(isa):
 def test_signature_matches_the_npu_op():
     sig = inspect.signature(groupquant.npu_group_quant)
     params = list(sig.parameters.values())
-    assert [p.name for p in params] == ["x", "scale", "group_index", "offset", "dst_dtype"]
-    assert [p.kind for p in params[3:]] == [inspect.Parameter.KEYWORD_ONLY] * 2
-    assert params[3].default is None and params[4].default is None
+    # The NPU op's parameters, plus out= (keyword-only, last).
+    assert [p.name for p in params] == ["x", "scale", "group_index", "offset", "dst_dtype", "out"]
+    assert [p.kind for p in params[3:]] == [inspect.Parameter.KEYWORD_ONLY] * 3
+    assert params[3].default is None and params[4].default is None and params[5].default is None
     schema = str(op.default._schema)
     assert schema == (
         "groupquant::npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, "
@@ -367,6 +368,9 @@ def test_exported_names():
         "npu_dynamic_quant",
         "npu_dynamic_quant_asymmetric",
         "to_group_index",
+        "cpu_isa",
+        "set_cpu_isa",
+        "cpu_isa_supported",
     ]
     # The registered schema is the NPU operator's signature, argument for argument.
     assert str(torch.ops.groupquant.npu_group_quant.default._schema) == (

@@ -1,28 +1,117 @@
-// The torch operator groupquant::npu_group_quant: the schema (the NPU operator's,
-// unchanged) and its CPU implementation over the core's C ABI.
+// The torch operator groupquant::npu_group_quant: the schemas (the NPU operator's,
+// unchanged, plus an out= overload and the integer-kind overloads the public wrapper
+// calls) and their CPU implementation over the core's C ABI; and _C's Python functions
+// for the CPU ISA switch.
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
+#include <ATen/Parallel.h>
 #include <groupquant/groupquant.h>
+#include <sys/mman.h>
 #include <torch/library.h>
 
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
+#include <string_view>
 
 #include "python/groupquant/csrc/python_module.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
-// `import groupquant._C` loads this library, which runs the registrations below.
-GROUPQUANT_PYTHON_MODULE(_C, "groupquant CPU operator")
-
 namespace groupquant::torch_binding {
 namespace {
 
-at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
-                               const at::Tensor& group_index,
-                               const std::optional<at::Tensor>& offset,
-                               std::optional<at::ScalarType> dst_dtype) {
-  check_same_device(x, scale, group_index, offset);
+// ---- _C's Python functions: gq_cpu_isa / gq_set_cpu_isa / gq_cpu_isa_supported ----------
+
+PyObject* raise_last_error() {
+  PyErr_SetString(PyExc_RuntimeError, gq_last_error());
+  return nullptr;
+}
+
+PyObject* py_cpu_isa(PyObject* /*self*/, PyObject* /*unused*/) {
+  const char* name = gq_cpu_isa();
+  // "unsupported": GROUPQUANT_CPU_ISA names an ISA this machine cannot run.
+  if (std::strcmp(name, "unsupported") == 0) return raise_last_error();
+  return PyUnicode_FromString(name);
+}
+
+PyObject* py_set_cpu_isa(PyObject* /*self*/, PyObject* name) {
+  const char* utf8 = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+  if (utf8 == nullptr) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "set_cpu_isa() takes a str");
+    return nullptr;
+  }
+  if (gq_set_cpu_isa(utf8) != GQ_STATUS_SUCCESS) return raise_last_error();
+  Py_RETURN_NONE;
+}
+
+PyObject* py_cpu_isa_supported(PyObject* /*self*/, PyObject* name) {
+  const char* utf8 = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+  if (utf8 == nullptr) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "cpu_isa_supported() takes a str");
+    return nullptr;
+  }
+  return PyBool_FromLong(gq_cpu_isa_supported(utf8));
+}
+
+PyMethodDef methods[] = {
+    {"cpu_isa", &py_cpu_isa, METH_NOARGS, "The CPU ISA whose kernels run (gq_cpu_isa)."},
+    {"set_cpu_isa", &py_set_cpu_isa, METH_O, "Forces a CPU ISA, or 'auto' (gq_set_cpu_isa)."},
+    {"cpu_isa_supported", &py_cpu_isa_supported, METH_O,
+     "Whether this build and CPU can run the named ISA (gq_cpu_isa_supported)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+// ---- Fresh outputs ------------------------------------------------------------------------
+
+// Outputs of 2 MiB and more get transparent huge pages where the system allows them
+// (THP "madvise" or "always"): the kernel writes a fresh allocation first, and with 4 KiB
+// pages its first-touch faults (one per page, each zeroing it) cost more than the
+// quantization. MADV_HUGEPAGE on the allocation's 2 MiB-aligned interior, before the first
+// write, makes that one fault per 2 MiB. Nothing is kept beyond the call, and nothing
+// changes where THP is "never" or missing (madvise then fails or does nothing; ignored).
+// GROUPQUANT_HUGE_PAGES=0 in the environment, read once, turns it off.
+constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
+
+bool huge_pages_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("GROUPQUANT_HUGE_PAGES");
+    return env == nullptr || std::string_view(env) != "0";
+  }();
+  return enabled;
+}
+
+void advise_huge_pages(void* data, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  if (bytes < kHugePageBytes || !huge_pages_enabled()) return;
+  const auto begin =
+      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePageBytes - 1);
+  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data, (void)bytes;
+#endif
+}
+
+// torch's CPU allocator directly (at::empty would add a trip through the dispatcher,
+// a measurable part of a decode-size call), then the huge-page advice.
+at::Tensor empty_cpu_output(at::IntArrayRef shape, const at::TensorOptions& options) {
+  at::Tensor y(at::detail::empty_cpu(shape, options));
+  advise_huge_pages(y.data_ptr(), y.nbytes());
+  return y;
+}
+
+// ---- The operator -----------------------------------------------------------------------
+
+void check_cpu(const at::Tensor& x) {
   TORCH_CHECK(x.is_cpu(), "x must be a CPU tensor for the CPU implementation: got x on ",
               x.device());
-  const OpCall call(x, scale, group_index, offset, dst_dtype);
+}
+
+// out: the caller's output, or null for a fresh one. Returns the output.
+at::Tensor run(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& group_index,
+               const std::optional<at::Tensor>& offset, gq_output_kind kind,
+               const at::Tensor* out) {
+  const OpCall call(x, scale, group_index, offset, kind, out, &empty_cpu_output);
   gq_options options{};
   options.parallel_for = &torch_parallel_for;
   if (gq_group_quant(call.x(), call.scale(), call.group_index(), call.offset(), call.kind(),
@@ -32,15 +121,80 @@ at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
   return call.output();
 }
 
+at::Tensor npu_group_quant_cpu(const at::Tensor& x, const at::Tensor& scale,
+                               const at::Tensor& group_index,
+                               const std::optional<at::Tensor>& offset,
+                               std::optional<at::ScalarType> dst_dtype) {
+  check_same_device(x, scale, group_index, offset);
+  check_cpu(x);
+  return run(x, scale, group_index, offset, output_kind(dst_dtype), nullptr);
+}
+
+at::Tensor& npu_group_quant_out_cpu(const at::Tensor& x, const at::Tensor& scale,
+                                    const at::Tensor& group_index,
+                                    const std::optional<at::Tensor>& offset,
+                                    std::optional<at::ScalarType> dst_dtype, at::Tensor& out) {
+  check_same_device(x, scale, group_index, offset, &out);
+  check_cpu(x);
+  run(x, scale, group_index, offset, output_kind(dst_dtype), &out);
+  return out;
+}
+
+at::Tensor npu_group_quant_kind_cpu(const at::Tensor& x, const at::Tensor& scale,
+                                    const at::Tensor& group_index,
+                                    const std::optional<at::Tensor>& offset, int64_t kind) {
+  check_same_device(x, scale, group_index, offset);
+  check_cpu(x);
+  return run(x, scale, group_index, offset, output_kind(kind), nullptr);
+}
+
+void npu_group_quant_kind_into_cpu(const at::Tensor& x, const at::Tensor& scale,
+                                   const at::Tensor& group_index,
+                                   const std::optional<at::Tensor>& offset, int64_t kind,
+                                   at::Tensor& out) {
+  check_same_device(x, scale, group_index, offset, &out);
+  check_cpu(x);
+  run(x, scale, group_index, offset, output_kind(kind), &out);
+}
+
 }  // namespace
 }  // namespace groupquant::torch_binding
 
+// `import groupquant._C` loads this library, which runs the registrations below.
+GROUPQUANT_PYTHON_MODULE_WITH_METHODS(_C, "groupquant CPU operator",
+                                      groupquant::torch_binding::methods)
+
+// The NPU operator's schema, and three more overloads:
+//   .out       the same with a caller's output (ATen's out= convention: `out` is written
+//              and returned; it must already have the output's dtype and shape).
+//   .kind      dst_dtype as the core's output kind, an int (0: int8, 1: packed int4). The
+//              public wrapper calls these, so graphs that torch.export saves or
+//              AOTInductor compiles carry no quantized dtype (neither serializes qint8
+//              or quint4x2). Positional arguments only: matching keywords costs about
+//              1.4 us a call, a quarter of a decode-size call.
+//   .kind_into .kind with the caller's out, returning nothing: a plain mutable op, so
+//              torch.compile's reinplacing writes a compiled graph's result straight into
+//              a graph input `out`. (For .out, tagged out=, torch 2.13 functionalizes into
+//              a fresh buffer plus a copy back.)
 TORCH_LIBRARY(groupquant, m) {
   m.def(
       "npu_group_quant(Tensor x, Tensor scale, Tensor group_index, *, Tensor? offset=None, "
       "ScalarType? dst_dtype=None) -> Tensor");
+  m.def(
+      "npu_group_quant.out(Tensor x, Tensor scale, Tensor group_index, *, Tensor? offset=None, "
+      "ScalarType? dst_dtype=None, Tensor(a!) out) -> Tensor(a!)",
+      {at::Tag::out});
+  m.def(
+      "npu_group_quant.kind(Tensor x, Tensor scale, Tensor group_index, Tensor? offset, "
+      "int kind) -> Tensor");
+  m.def(
+      "npu_group_quant.kind_into(Tensor x, Tensor scale, Tensor group_index, Tensor? offset, "
+      "int kind, Tensor(a!) out) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(groupquant, CPU, m) {
   m.impl("npu_group_quant", &groupquant::torch_binding::npu_group_quant_cpu);
+  m.impl("npu_group_quant.out", &groupquant::torch_binding::npu_group_quant_out_cpu);
+  m.impl("npu_group_quant.kind", &groupquant::torch_binding::npu_group_quant_kind_cpu);
+  m.impl("npu_group_quant.kind_into", &groupquant::torch_binding::npu_group_quant_kind_into_cpu);
 }

@@ -12,6 +12,9 @@
 #include <c10/util/Exception.h>
 #include <groupquant/groupquant.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -107,10 +110,19 @@ inline gq_output_kind output_kind(std::optional<at::ScalarType> dst_dtype) {
               dtype_name(*dst_dtype));
 }
 
+// The integer kind of the .kind overloads (the public wrapper's dst_dtype, mapped before
+// graphs are traced, so exported graphs carry no quantized dtype) -> gq_output_kind. Any
+// code passes through (saturated to int32) and the core rejects unknown ones with its text.
+inline gq_output_kind output_kind(int64_t kind) {
+  return static_cast<gq_output_kind>(std::clamp<int64_t>(kind, std::numeric_limits<int32_t>::min(),
+                                                         std::numeric_limits<int32_t>::max()));
+}
+
 // SPEC.md: tensors on different devices are an error. Compared with x's device.
 inline void check_same_device(const at::Tensor& x, const at::Tensor& scale,
                               const at::Tensor& group_index,
-                              const std::optional<at::Tensor>& offset) {
+                              const std::optional<at::Tensor>& offset,
+                              const at::Tensor* out = nullptr) {
   auto check = [&](const at::Tensor& t, const char* name) {
     TORCH_CHECK(t.device() == x.device(), name, " must be on the same device as x: got ", name,
                 " on ", t.device(), " and x on ", x.device());
@@ -118,12 +130,15 @@ inline void check_same_device(const at::Tensor& x, const at::Tensor& scale,
   check(scale, "scale");
   check(group_index, "group_index");
   if (offset) check(*offset, "offset");
+  if (out != nullptr) check(*out, "out");
 }
 
 // Throws the core's message for a failed call as a RuntimeError (c10::Error). Where the
-// message names a dtype by the placeholder code, torch's name for it is put in.
+// message names a dtype by the placeholder code, torch's name for it is put in. The core
+// calls the output y; with y_is_out its rules are reported for the argument `out`.
 [[noreturn]] inline void raise_core_error(
-    std::initializer_list<std::pair<const char*, const at::Tensor*>> named_inputs) {
+    std::initializer_list<std::pair<const char*, const at::Tensor*>> named_inputs,
+    bool y_is_out = false) {
   std::string message = gq_last_error();
   const std::string code = "dtype code " + std::to_string(static_cast<int>(kUnknownDtype));
   for (const auto& [name, t] : named_inputs) {
@@ -134,23 +149,44 @@ inline void check_same_device(const at::Tensor& x, const at::Tensor& scale,
       break;
     }
   }
+  if (y_is_out && message.rfind("y ", 0) == 0) message.replace(0, 1, "out");
   TORCH_CHECK(false, message);
 }
 
-// What both backends do once the devices are checked: dst_dtype -> output kind, the
-// output allocated to the core's spec on x's device (through torch's allocator), and the
-// core's views of every tensor. fail() raises the core's last error.
+// A fresh output of this shape and dtype on options' device.
+using AllocateOutput = at::Tensor (*)(at::IntArrayRef shape, const at::TensorOptions& options);
+inline at::Tensor empty_output(at::IntArrayRef shape, const at::TensorOptions& options) {
+  return at::empty(shape, options);
+}
+
+// What both backends do once the devices are checked: the output kind, the output (the
+// caller's `out`, or a fresh one to the core's spec from `allocate`), and the core's views
+// of every tensor. fail() raises the core's last error. The core validates `out` like y
+// (dtype, shape, strides, no overlap with an input) before anything is written.
 class OpCall {
  public:
   OpCall(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& group_index,
          const std::optional<at::Tensor>& offset, std::optional<at::ScalarType> dst_dtype)
-      : kind_(output_kind(dst_dtype)), x_(x), scale_(scale), group_index_(group_index) {
+      : OpCall(x, scale, group_index, offset, output_kind(dst_dtype), nullptr) {}
+
+  OpCall(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& group_index,
+         const std::optional<at::Tensor>& offset, gq_output_kind kind, const at::Tensor* out,
+         AllocateOutput allocate = &empty_output)
+      : kind_(kind), x_(x), scale_(scale), group_index_(group_index), y_is_out_(out != nullptr) {
     if (offset) offset_.emplace(*offset);
+    if (out != nullptr) {
+      // Its memory must hold the values it stands for: a lazily negated view would be
+      // written through a resolved copy (int tensors never carry the bit; this is a guard).
+      TORCH_CHECK(!out->is_neg() && !out->is_conj(),
+                  "out must not be a lazily negated or conjugated view");
+      y_.emplace(*out, TensorView::kWrite);
+      return;
+    }
     gq_dtype y_dtype = GQ_DTYPE_INT8;
     int64_t y_shape[2] = {0, 0};
     if (gq_output_spec(x_.get(), kind_, &y_dtype, y_shape) != GQ_STATUS_SUCCESS) fail();
-    y_.emplace(at::empty({y_shape[0], y_shape[1]},
-                         x.options().dtype(y_dtype == GQ_DTYPE_INT32 ? at::kInt : at::kChar)),
+    y_.emplace(allocate({y_shape[0], y_shape[1]},
+                        x.options().dtype(y_dtype == GQ_DTYPE_INT32 ? at::kInt : at::kChar)),
                TensorView::kWrite);
   }
 
@@ -166,12 +202,15 @@ class OpCall {
     raise_core_error({{"x", &x_.tensor()},
                       {"scale", &scale_.tensor()},
                       {"group_index", &group_index_.tensor()},
-                      {"offset", offset_ ? &offset_->tensor() : nullptr}});
+                      {"offset", offset_ ? &offset_->tensor() : nullptr},
+                      {"y", y_ ? &y_->tensor() : nullptr}},
+                     y_is_out_);
   }
 
  private:
   gq_output_kind kind_;
   TensorView x_, scale_, group_index_;
+  bool y_is_out_;
   std::optional<TensorView> offset_, y_;
 };
 
