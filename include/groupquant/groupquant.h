@@ -90,14 +90,15 @@ typedef void (*gq_parallel_for_fn)(void* runner_ctx, int64_t begin, int64_t end,
 
 typedef struct gq_options {
   /* Threads of the built-in pool, started for each call, the calling thread included:
-   * 0 = up to all hardware threads (one per 256 Ki elements of work, so small calls run
+   * 0 = up to all hardware threads (one per MiB the call moves, so small calls run
    * on the calling thread alone), 1 = the calling thread only (what a caller that is
    * itself one of many worker threads wants), k = up to k. Ignored when parallel_for
    * is set. */
   int32_t num_threads;
   /* Optional: run the work on the caller's thread pool instead (the torch binding
    * passes at::parallel_for here, so torch.set_num_threads is honoured). Not called when
-   * the work is one chunk (about 64 Ki elements, or one row): it runs on the calling thread. */
+   * the work is one chunk (about 192 KiB moved, or one row) or under 256 KiB: it runs on
+   * the calling thread. */
   gq_parallel_for_fn parallel_for;
   void* parallel_ctx;
 } gq_options;

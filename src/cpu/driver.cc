@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -13,29 +11,15 @@
 #endif
 
 #include "src/cpu/kernels.h"
+#include "src/cpu/parallel.h"
 #include "src/cpu/row_stream.h"
 #include "src/element.h"
-#include "src/fp_env.h"
 #include "src/groups.h"
 #include "src/validate.h"
 
 namespace groupquant::detail {
 namespace {
 
-// Work is measured in bytes moved (x read + y written), the cost of a call both when it
-// streams from memory and when it is cache resident (the kernels' time per byte varies
-// by dtype by less than 2x).
-// A chunk: large enough that its group search and scheduling vanish, small enough that
-// 2-64 threads still get several each.
-constexpr int64_t kChunkBytes = int64_t{192} << 10;
-// Below this a call given the caller's pool (gq_options.parallel_for, torch's intra-op
-// pool) runs on the calling thread: entering a warm pool costs a few microseconds, about
-// what the kernels take for this many bytes on one core (8x2048 bf16 -> int8 moves
-// 48 KiB; bench_op.py's decode rows).
-constexpr int64_t kMinParallelBytes = int64_t{256} << 10;
-// The built-in pool starts its threads per call (tens of microseconds each), so it adds
-// a thread only per this much work (about as long to stream as a thread start).
-constexpr int64_t kMinBytesPerOwnThread = int64_t{1} << 20;
 // Strided views go through row-major tiles of kTileRows x kTileCols elements (32 KiB of
 // fp32 at most, on the stack): x's block is copied in, then the row kernels run over the
 // tile's rows while it sits in L1/L2. For a column-major x each column of the block is
@@ -245,8 +229,9 @@ void run_tiled_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   }
 }
 
-// Chunks [chunk_begin, chunk_end), in the caller's floating-point environment.
-void run_chunks_in_env(const Job& job, int64_t chunk_begin, int64_t chunk_end) {
+// Chunks [chunk_begin, chunk_end); parallel_chunks has set the FP environment.
+void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
+  const Job& job = *static_cast<const Job*>(ctx);
   const int64_t row_begin = chunk_begin * job.rows_per_chunk;
   const int64_t row_end = std::min(job.p->M, chunk_end * job.rows_per_chunk);
   if (row_begin >= row_end) return;
@@ -255,45 +240,6 @@ void run_chunks_in_env(const Job& job, int64_t chunk_begin, int64_t chunk_end) {
   } else {
     run_tiled_rows(job, row_begin, row_end);
   }
-}
-
-// The gq_task_fn given to the caller's pool: one environment switch per task, which a
-// pool like at::parallel_for's OpenMP gives one contiguous range of chunks per thread.
-void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
-  ScopedDefaultFpEnv fp_env;
-  run_chunks_in_env(*static_cast<const Job*>(ctx), chunk_begin, chunk_end);
-}
-
-// The built-in pool: threads take chunks from a shared counter, so the split stays
-// balanced, and the calling thread works too (if no thread can be started, it does all).
-void run_on_own_threads(int64_t num_chunks, unsigned threads, const Job& job) {
-  std::atomic<int64_t> next{0};
-  auto worker = [&] {
-    ScopedDefaultFpEnv fp_env;
-    for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < num_chunks;) {
-      run_chunks_in_env(job, c, c + 1);
-    }
-  };
-  std::vector<std::thread> pool;
-  try {
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  } catch (const std::system_error&) {
-    // Fewer threads than asked for: the rest of the work still gets done below.
-  }
-  worker();
-  for (std::thread& t : pool) t.join();
-}
-
-// Threads of the built-in pool for this call: as asked (0 = all hardware threads), at
-// most one per chunk, and with 0 at most one per kMinBytesPerOwnThread.
-unsigned own_threads(int32_t num_threads, int64_t num_chunks, int64_t bytes) {
-  // Asked once: glibc answers hardware_concurrency() by reading sysfs (microseconds).
-  static const unsigned hardware_threads = std::max(1u, std::thread::hardware_concurrency());
-  int64_t threads = num_threads > 0 ? num_threads : hardware_threads;
-  threads = std::min(threads, num_chunks);
-  if (num_threads == 0)
-    threads = std::min(threads, std::max<int64_t>(1, bytes / kMinBytesPerOwnThread));
-  return static_cast<unsigned>(threads);
 }
 
 std::atomic<int64_t> g_streaming_min_bytes{kDefaultStreamingMinBytes};
@@ -330,20 +276,7 @@ void run_cpu(const Problem& p, const gq_options& options) {
         std::max(4 * kTileRows, (job.rows_per_chunk + kTileRows - 1) / kTileRows * kTileRows);
   }
   const int64_t num_chunks = (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
-  if (options.parallel_for != nullptr) {
-    if (num_chunks > 1 && bytes >= kMinParallelBytes) {
-      options.parallel_for(options.parallel_ctx, 0, num_chunks, 1, &run_chunks, &job);
-    } else {
-      run_chunks(&job, 0, num_chunks);
-    }
-    return;
-  }
-  const unsigned threads = own_threads(options.num_threads, num_chunks, bytes);
-  if (threads <= 1) {
-    run_chunks(&job, 0, num_chunks);
-    return;
-  }
-  run_on_own_threads(num_chunks, threads, job);
+  parallel_chunks(num_chunks, bytes, options, &run_chunks, &job);
 }
 
 }  // namespace groupquant::detail

@@ -1,5 +1,5 @@
 // The CPU driver of npu_dynamic_quant(_asymmetric): rows split into chunks of about
-// kChunkElements, each chunk's first expert found by binary search and then advanced
+// kChunkBytes (parallel.h), each chunk's first expert found by binary search and then advanced
 // row by row; rows whose x (or smooth row) is not contiguous take the strided scalar
 // path, everything else the active ISA's row kernel.
 #include <algorithm>
@@ -9,15 +9,12 @@
 #include "src/cpu/driver.h"
 #include "src/cpu/kernels.h"
 #include "src/cpu/parallel.h"
-#include "src/fp_env.h"
 #include "src/groups.h"
 #include "src/reference/dynamic_quant_ref.h"
 #include "src/validate.h"
 
 namespace groupquant::detail {
 namespace {
-
-constexpr int64_t kChunkElements = 1 << 16;
 
 struct DynamicJob {
   const DynamicProblem* p;
@@ -47,8 +44,7 @@ void run_dynamic_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
   const DynamicProblem& p = *job.p;
   const int64_t row_begin = chunk_begin * job.rows_per_chunk;
   const int64_t row_end = std::min(p.rows, chunk_end * job.rows_per_chunk);
-  if (row_begin >= row_end) return;
-  ScopedDefaultFpEnv fp_env;
+  if (row_begin >= row_end) return;  // parallel_chunks has set the FP environment
   const int64_t x_size = dtype_size(p.x_dtype);
   const int64_t y_size = output_traits(p.op.kind).word_bytes;
   // Without group_index every row uses smooth row 0 (or none): a one-expert index.
@@ -88,9 +84,10 @@ void run_dynamic_cpu(const DynamicProblem& p, const gq_options& options) {
   job.contiguous = (p.x_col_stride == 1 || p.H <= 1) &&
                    (p.smooth == nullptr || p.smooth_stride[1] == 1 || p.H <= 1) &&
                    (p.y_col_stride == 1 || y_cols <= 1);
-  job.rows_per_chunk = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, p.H));
+  const int64_t row_bytes = p.H * dtype_size(p.x_dtype) + y_cols * out.word_bytes + 8;
+  job.rows_per_chunk = std::max<int64_t>(1, kChunkBytes / row_bytes);
   const int64_t num_chunks = (p.rows + job.rows_per_chunk - 1) / job.rows_per_chunk;
-  const int64_t bytes = p.rows * (p.H * dtype_size(p.x_dtype) + y_cols * out.word_bytes + 8);
+  const int64_t bytes = p.rows * row_bytes;
   parallel_chunks(num_chunks, bytes, options, &run_dynamic_chunks, &job);
 }
 
