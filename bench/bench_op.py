@@ -46,7 +46,7 @@ RESULTS = os.path.join(HERE, "results")
 
 CONTENDERS = ["ceiling", "eager", "compile", "ours"]
 
-# Targets of issue 4, checked here and never in a timed test.
+# The CPU operator's speed targets, checked here and never in a timed test.
 TARGET_CEILING_FRACTION = 0.90  # large shapes, all threads
 TARGET_OVER_EAGER = 8.0
 TARGET_OVER_COMPILE = 1.2
