@@ -374,7 +374,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t b_xd = in.byte(), b_kind = in.byte(), flags = in.byte(), b_rank = in.byte();
   const uint8_t mistake = in.byte();  // >= 200: one deliberate mistake of kind mistake - 200
   const int mk = mistake >= 200 ? mistake - 200 : -1;
-  const int32_t rank = 2 + b_rank % 3;
+  const int32_t rank = 2 + (b_rank & 0x7F) % 3;
   std::vector<int64_t> shape(static_cast<size_t>(rank));
   for (int i = 0; i + 1 < rank; ++i) shape[static_cast<size_t>(i)] = in.byte() % (i == 0 ? 17 : 4);
   int64_t H = in.byte() % 65;
@@ -393,8 +393,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (mk == 18) chip = b_kind % 2 ? 2 : -1;
   if (mk == 19) asym = b_kind % 2 ? 2 : -1;
   shape.back() = H;
-  // One in two of the flags' top bit: just over the driver's 2^16-element chunk, so the
-  // multi-chunk split (threads, caller parallel_for) runs too.
+  // With the top bits of flags and of the rank byte set: rank 2, rows just over the
+  // driver's 2^16-element chunk, so the multi-chunk split (threads, caller pool) runs too.
   if ((flags & 0x80) && H > 0 && (b_rank & 0x80)) {
     std::fill(shape.begin(), shape.end() - 1, 1);
     shape[0] = 65536 / H + 1 + b_rank % 32;
