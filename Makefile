@@ -209,21 +209,32 @@ sanitize: deps
 	TSAN_OPTIONS=halt_on_error=1 $(TSAN_BUILD)/groupquant_tests --gtest_brief=1 \
 	  --gtest_filter='Concurrency*:*CpuDriver*:HostileInputs.HostileThreadCounts'
 
-# `make fuzz`: fuzz/group_quant_fuzz.cc (libFuzzer, clang, ASan+UBSan) for FUZZ_SECONDS,
-# starting from the seeds in fuzz/corpus. New inputs go to fuzz/corpus-run (ignored by
-# git, kept between runs), never into fuzz/corpus; a failing input is written to
-# $(FUZZ_BUILD)/crash-*, and `$(FUZZ_BUILD)/group_quant_fuzz <file>` replays it.
+# `make fuzz`: the libFuzzer targets (clang, ASan+UBSan) fuzz/group_quant_fuzz.cc, from
+# the seeds in fuzz/corpus, and fuzz/dynamic_quant_fuzz.cc, from fuzz/corpus-dynamic, one
+# after the other, FUZZ_SECONDS in all (split evenly between FUZZ_TARGETS). New inputs go
+# to fuzz/corpus-run and fuzz/corpus-dynamic-run (ignored by git, kept between runs),
+# never into the committed corpora; a failing input is written to
+# $(FUZZ_BUILD)/<target>-crash-*, and `$(FUZZ_BUILD)/<target> <file>` replays it.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 300
-FUZZ_RUN_CORPUS := fuzz/corpus-run
+FUZZ_TARGETS ?= group_quant_fuzz dynamic_quant_fuzz
+FUZZ_CORPUS_group_quant_fuzz := fuzz/corpus
+FUZZ_CORPUS_dynamic_quant_fuzz := fuzz/corpus-dynamic
 
 fuzz: deps-clang
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DGROUPQUANT_BUILD_TESTS=OFF -DGROUPQUANT_BUILD_FUZZERS=ON -DGROUPQUANT_SANITIZE=address,undefined
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target group_quant_fuzz
-	mkdir -p $(FUZZ_RUN_CORPUS) && cp -n fuzz/corpus/* $(FUZZ_RUN_CORPUS)/
-	$(FUZZ_BUILD)/group_quant_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -timeout=20 \
-	  -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/ $(FUZZ_RUN_CORPUS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(FUZZ_TARGETS)
+	@seconds=$$(( $(FUZZ_SECONDS) / $(words $(FUZZ_TARGETS)) )); \
+	for t in $(FUZZ_TARGETS); do \
+	  case $$t in group_quant_fuzz) seeds=$(FUZZ_CORPUS_group_quant_fuzz);; \
+	    *) seeds=$(FUZZ_CORPUS_dynamic_quant_fuzz);; esac; \
+	  mkdir -p $$seeds-run && cp -n $$seeds/* $$seeds-run/; \
+	  echo "== fuzz: $$t for $$seconds s from $$seeds"; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$$seconds -max_len=2048 -timeout=20 \
+	    -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/$$t- $$seeds-run \
+	    || exit 1; \
+	done
 
 # clang and libFuzzer (libclang_rt.fuzzer), for `make fuzz`.
 CLANG_PACKAGES := clang libclang-rt-14-dev
@@ -282,4 +293,4 @@ format-check: deps-format venv
 clean:
 	rm -rf $(BUILD) $(CUDA_BUILD) $(SAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) $(VENV) \
 	  $(AARCH64_BUILD) \
-	  $(FUZZ_RUN_CORPUS) python/*.egg-info
+	  fuzz/corpus-run fuzz/corpus-dynamic-run python/*.egg-info

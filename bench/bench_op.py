@@ -60,7 +60,7 @@ CPU_SHAPES = (
 )
 PROCESSES = ["default", "tcmalloc"]
 
-# Targets of issue 14, checked here and never in a timed test.
+# The CPU operator's speed targets as users get it, checked here and never in a timed test.
 TARGET_FRESH_OF_CEILING = 0.60  # large shapes, default process, fresh output
 TARGET_OUT_OF_CEILING = 0.95  # large shapes, out=
 TARGET_MID_OF_COPY = 0.60  # 256x7168

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the handcrafted seeds fuzz/corpus/seed-*.bin (input format: fuzz/README.md).
+"""Writes the handcrafted seeds fuzz/corpus/seed-*.bin (group_quant_fuzz) and
+fuzz/corpus-dynamic/seed-*.bin (dynamic_quant_fuzz); input formats: fuzz/README.md.
 
 Each seed is one readable call; libFuzzer mutates from there. Run from the repo root:
     python3 fuzz/make_seeds.py
@@ -8,7 +9,9 @@ Each seed is one readable call; libFuzzer mutates from there. Run from the repo 
 import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus")
+OUT_DYNAMIC = os.path.join(HERE, "corpus-dynamic")
 F32, F16, BF16 = 0, 1, 2
 CONTIG, EXPLICIT, TRANSPOSED, PADDED, COLSTRIDE, BROADCAST = 0, 1, 2, 3, 4, 5
 
@@ -146,5 +149,180 @@ def main():
         )
 
 
+# ---- dynamic_quant_fuzz --------------------------------------------------------------
+INT8, INT4, E4M3, E5M2 = 0, 1, 2, 3
+NO_SMOOTH, SMOOTH_H, SMOOTH_EH, GI_ONLY = 0, 1, 2, 3
+A2, C950 = 0, 1
+
+
+def dynamic_seed(
+    name,
+    *,
+    bf16=False,
+    kind=INT8,
+    chip=A2,
+    asym=False,
+    smooth=NO_SMOOTH,
+    gi64=False,
+    threads2=False,
+    pool=False,
+    big=False,
+    lead=(4,),
+    h=16,
+    e=1,
+    mistake=0,
+    layouts=((CONTIG, 0),) * 6,
+    ends=None,
+    corrupt=b"\x00",
+    data=b"",
+):
+    flags = chip | asym << 1 | smooth << 2 | gi64 << 4 | threads2 << 5 | pool << 6 | big << 7
+    rank_byte = (len(lead) - 1) | (0x80 if big else 0)
+    head = bytes([int(bf16), kind, flags, rank_byte, mistake, *lead, h, e - 1])
+    lay = b"".join(bytes([mode, off]) for mode, off in layouts)
+    rows = 1
+    for d in lead:
+        rows *= d
+    if big:
+        rows = 65536 // h + 1 + rank_byte % 32  # the harness's rows
+    g_len = e + 1 if mistake == 208 else e
+    ends = ends if ends is not None else [rows] * g_len
+    body = head + lay + b"\x00" + gi_bytes(ends, rows) + corrupt + data
+    with open(os.path.join(OUT_DYNAMIC, f"seed-{name}.bin"), "wb") as f:
+        f.write(body)
+
+
+def f16s(*v):
+    return struct.pack(f"<{len(v)}e", *v)
+
+
+V1_X = [1.6875, -1.0, 0.5, 0.25, 0, 0, 0, 0.75, 3.0, 0.5, 1.0, -1.0, 0.125, 0, 0, -0.5]
+V1_X += [5.0, 0.1875, 0.25, -1.25, -0.25, 63.5, 0.5, -2.5]
+
+
+def main_dynamic():
+    os.makedirs(OUT_DYNAMIC, exist_ok=True)
+    # SPEC-dynamic-quant §7: V1 (MoE smooth [2, 8], group_index [1, 3]) on both chips,
+    # V2 (no smooth), V3 (a zero row, int4), V4 (asymmetric), V5 (fp8 e4m3).
+    v1_smooth = f16s(1, 1, 1, 1, 1, 1, 1, 1, 0.25, 4.0, 1, 1, 1, 1, 1, 1)
+    for chip, name in ((A2, "a2"), (C950, "950")):
+        dynamic_seed(
+            f"v1-moe-{name}",
+            chip=chip,
+            smooth=SMOOTH_EH,
+            lead=(3,),
+            h=8,
+            e=2,
+            ends=[1, 3],
+            data=f16s(*V1_X) + v1_smooth,
+        )
+    dynamic_seed("v2-no-smooth", lead=(1,), h=8, data=f16s(*V1_X[:8]))
+    dynamic_seed(
+        "v3-zero-row-int4",
+        kind=INT4,
+        smooth=SMOOTH_EH,
+        lead=(2,),
+        h=8,
+        e=1,
+        ends=[2],
+        data=f16s(0, 0, 0, 0, 0, 0, 0, 0, 7, -7, 2.5, -0.5, 1.5, 3, -3.5, 0) + f16s(*[1] * 8),
+    )
+    v4 = [-1, 0, 0.5, 2, 1, -0.5, 1.25, 0.25] + [1] * 8 + [0] * 8
+    for chip, name in ((A2, "a2"), (C950, "950")):
+        dynamic_seed(f"v4-asym-{name}", chip=chip, asym=True, lead=(3,), h=8, data=f16s(*v4))
+    dynamic_seed(
+        "v5-fp8-e4m3",
+        kind=E4M3,
+        chip=C950,
+        lead=(1,),
+        h=8,
+        data=f16s(3, 1, -0.5, 0.1, 2, -3, 0, 1.5),
+    )
+    # Special values through raw bytes: NaN rows, inf, signed zeros, subnormals.
+    dynamic_seed(
+        "specials-e5m2",
+        kind=E5M2,
+        chip=C950,
+        asym=True,
+        smooth=SMOOTH_H,
+        lead=(3,),
+        h=8,
+        data=f16s(float("nan"), *[0.0] * 7)
+        + f16s(float("inf"), -0.0, 0.0, 1e-7, -65504, 65504, 0.5, -2.5)
+        + f16s(*[float("nan")] * 8)
+        + f16s(*[2] * 8),
+    )
+    # Rank 3 and 4, strided and misaligned views, bf16, int64 group_index, two threads.
+    dynamic_seed(
+        "rank3-strided",
+        bf16=True,
+        smooth=SMOOTH_EH,
+        gi64=True,
+        threads2=True,
+        lead=(3, 2),
+        h=24,
+        e=3,
+        ends=[1, 4, 6],
+        layouts=(
+            (TRANSPOSED, 161),
+            (TRANSPOSED, 0),
+            (CONTIG, 0),
+            (PADDED, 0),
+            (CONTIG, 0),
+            (CONTIG, 0),
+        ),
+        data=bytes(range(256)) * 2,
+    )
+    dynamic_seed(
+        "rank4-int4-asym",
+        kind=INT4,
+        chip=C950,
+        asym=True,
+        lead=(2, 3, 2),
+        h=16,
+        layouts=(
+            (PADDED, 163),
+            (CONTIG, 0),
+            (CONTIG, 0),
+            (COLSTRIDE, 0),
+            (TRANSPOSED, 0),
+            (PADDED, 0),
+        ),
+        data=bytes(range(3, 250)),
+    )
+    # group_index without smooth_scales: ignored, whatever its values.
+    dynamic_seed("gi-only-ignored", smooth=GI_ONLY, lead=(5,), h=8, e=2, ends=[9, 1])
+    # Just over one driver chunk (2^16 elements): the multi-chunk split, caller pool.
+    dynamic_seed("multichunk", big=True, pool=True, threads2=True, smooth=SMOOTH_H, h=64)
+    # Empty: no rows; rows with H == 0 (scale filled with 0).
+    dynamic_seed("empty-rows", lead=(0,), h=8)
+    dynamic_seed("empty-h", asym=True, lead=(3,), h=0)
+    # group_index corruptions (negative, INT_MIN, INT_MAX, > rows, last != rows, decreasing).
+    for i, name in enumerate(["negative", "min", "max", "above-rows", "last-short", "decreasing"]):
+        dynamic_seed(
+            f"gi-{name}",
+            smooth=SMOOTH_EH,
+            lead=(8,),
+            h=8,
+            e=3,
+            ends=[2, 5, 8],
+            corrupt=bytes([160 + i, 1]),
+        )
+    # One deliberate mistake each (kinds 0..22: see the harness).
+    for k in range(23):
+        dynamic_seed(
+            f"mistake-{k:02d}",
+            kind=E4M3 if k == 17 else INT4 if k == 0 else INT8,
+            asym=k in (14, 22),
+            smooth=SMOOTH_EH if k in (3, 4, 6, 8, 9, 20, 21) else NO_SMOOTH,
+            lead=(5,),
+            h=9 if k == 0 else 8,
+            e=2,
+            mistake=200 + k,
+            ends=[2, 5],
+        )
+
+
 if __name__ == "__main__":
     main()
+    main_dynamic()

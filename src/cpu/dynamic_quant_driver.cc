@@ -29,8 +29,10 @@ void run_strided_row(const DynamicProblem& p, int64_t r, int64_t e) {
   row.rows = 1;
   row.row_dims = RowDims{};
   row.row_dims.size[0] = 1;
-  row.x = p.x + row_offset(p.row_dims, p.x_rows, r) * dtype_size(p.x_dtype);
-  row.y = p.y + row_offset(p.row_dims, p.y_rows, r) * output_traits(p.op.kind).word_bytes;
+  if (p.H > 0) {  // with H == 0, x and y may have no storage (null): left as they are
+    row.x = p.x + row_offset(p.row_dims, p.x_rows, r) * dtype_size(p.x_dtype);
+    row.y = p.y + row_offset(p.row_dims, p.y_rows, r) * output_traits(p.op.kind).word_bytes;
+  }
   row.scale = p.scale + row_offset(p.row_dims, p.scale_rows, r) * 4;
   if (p.offset != nullptr) row.offset = p.offset + row_offset(p.row_dims, p.offset_rows, r) * 4;
   if (p.smooth != nullptr) row.smooth = p.smooth + e * p.smooth_stride[0] * dtype_size(p.x_dtype);
@@ -60,15 +62,18 @@ void run_dynamic_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
       run_strided_row(p, r, e);
       continue;
     }
-    float* offset = nullptr;
-    if (p.offset != nullptr) {
-      offset = reinterpret_cast<float*>(p.offset + row_offset(p.row_dims, p.offset_rows, r) * 4);
-    }
-    job.kernel(p.x + row_offset(p.row_dims, p.x_rows, r) * x_size,
+    // scale and offset may sit at any byte address (the CPU API has no alignment rule):
+    // the kernel writes locals, copied out bytewise.
+    float scale = 0.0f, offset = 0.0f;
+    // With H == 0, x and y may have no storage (null): no pointer arithmetic on them.
+    job.kernel(p.H == 0 ? p.x : p.x + row_offset(p.row_dims, p.x_rows, r) * x_size,
                p.smooth != nullptr ? p.smooth + e * p.smooth_stride[0] * x_size : nullptr, p.H,
-               p.op, p.y + row_offset(p.row_dims, p.y_rows, r) * y_size,
-               reinterpret_cast<float*>(p.scale + row_offset(p.row_dims, p.scale_rows, r) * 4),
-               offset);
+               p.op, p.H == 0 ? p.y : p.y + row_offset(p.row_dims, p.y_rows, r) * y_size, &scale,
+               p.offset != nullptr ? &offset : nullptr);
+    std::memcpy(p.scale + row_offset(p.row_dims, p.scale_rows, r) * 4, &scale, 4);
+    if (p.offset != nullptr) {
+      std::memcpy(p.offset + row_offset(p.row_dims, p.offset_rows, r) * 4, &offset, 4);
+    }
   }
 }
 

@@ -20,7 +20,9 @@ void dynamic_quant_ref(const DynamicProblem& p) {
   for (int64_t r = 0; r < p.rows; ++r) {
     // S1: expert e(r) = searchsorted(group_index, r, side="right").
     const int64_t e = p.group_index != nullptr ? groups.group_of_row(r) : 0;
-    const char* x = p.x + row_offset(p.row_dims, p.x_rows, r) * dtype_size(p.x_dtype);
+    // With H == 0, x and y may have no storage (null): no pointer arithmetic on them.
+    const char* x =
+        p.H == 0 ? p.x : p.x + row_offset(p.row_dims, p.x_rows, r) * dtype_size(p.x_dtype);
     // S2, S3: xs = fl(float(x) * float(s)), or float(x) without smooth_scales.
     auto smoothed = [&](int64_t j) {
       const float xf = load_float(x, p.x_dtype, j * p.x_col_stride);
@@ -38,7 +40,7 @@ void dynamic_quant_ref(const DynamicProblem& p) {
     if (p.offset != nullptr) {
       std::memcpy(p.offset + row_offset(p.row_dims, p.offset_rows, r) * 4, &q.offset, 4);
     }
-    char* y = p.y + row_offset(p.row_dims, p.y_rows, r) * out.word_bytes;
+    char* y = p.H == 0 ? p.y : p.y + row_offset(p.row_dims, p.y_rows, r) * out.word_bytes;
     uint32_t word = 0;
     for (int64_t j = 0; j < p.H; ++j) {
       const int32_t v = encode_output(out, scaled_value(p.op, q, smoothed(j)));

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
 
 namespace {
@@ -24,56 +25,32 @@ using gqtest::Tensor;
 constexpr int kThreads = 8;
 
 struct Case {
-  Tensor x, scale, gi, offset;
-  bool with_offset = false;
-  gq_output_kind kind = GQ_OUTPUT_INT8;
-  std::vector<int64_t> y_shape, y_strides;
+  gqtest::RandomProblem p;
   std::vector<unsigned char> expected;  // y's storage after a serial call
 
   Tensor fresh_y() const {
-    Tensor y(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, y_shape, y_strides);
+    Tensor y = p.fresh_y();
     y.fill_bytes(0xA5);  // poison: padding must survive, every element must be written
     return y;
   }
 };
 
-// A random valid problem: any dtype pair, either kind, contiguous / transposed / padded
-// views, empty groups, sometimes large enough to split into several chunks.
+// A random valid problem (random_problem.h): any dtype pair, either kind, every layout,
+// empty groups, sometimes large enough to split into several chunks.
 Case random_case(std::mt19937& rng) {
   std::uniform_int_distribution<int> pick(0, 99);
-  Case c;
-  c.kind = gqtest::kKinds[pick(rng) % 2];
-  const int64_t M = pick(rng) < 15 ? 300 + pick(rng) * 20 : 1 + pick(rng);
-  const int64_t N = 8 * (1 + pick(rng) % 40);
-  const int64_t G = 1 + pick(rng) % 6;
-  const gq_dtype xd = gqtest::kFloatDtypes[pick(rng) % 3], sd = gqtest::kFloatDtypes[pick(rng) % 3];
-  const int layout = pick(rng) % 3;  // 0 contiguous, 1 transposed x, 2 padded rows
-  if (layout == 1) {
-    c.x = Tensor(xd, {M, N}, {1, M});
-  } else if (layout == 2) {
-    c.x = Tensor(xd, {M, N}, {N + 5, 1}, 3);
-  } else {
-    c.x = Tensor(xd, {M, N});
-  }
-  for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
-  c.scale = layout == 2 ? Tensor(sd, {G, N}, {N + 1, 1}) : Tensor(sd, {G, N});
-  std::uniform_real_distribution<float> s(-3.0f, 3.0f);
-  for (int64_t i = 0; i < G * N; ++i) c.scale.set_float(i, s(rng));
-  c.gi = Tensor::ints(pick(rng) % 2 ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64, {G},
-                      gqtest::random_group_ends(rng, M, G));
-  c.with_offset = pick(rng) % 2;
-  c.offset = Tensor::floats(sd, {}, {s(rng)});
-  const int64_t cols = c.kind == GQ_OUTPUT_INT8 ? N : N / 8;
-  c.y_shape = {M, cols};
-  if (layout == 1) c.y_strides = {1, M};  // column-major y: the strided store path
-  return c;
+  gqtest::RandomProblem::Spec spec;
+  spec.kind = gqtest::kKinds[pick(rng) % 2];
+  spec.x_dtype = gqtest::kFloatDtypes[pick(rng) % 3];
+  spec.scale_dtype = gqtest::kFloatDtypes[pick(rng) % 3];
+  spec.m = pick(rng) < 15 ? 300 + pick(rng) * 20 : 1 + pick(rng);
+  spec.max_n = 320;
+  spec.n_multiple = 8;
+  spec.max_g = 6;
+  return Case{gqtest::RandomProblem::make(rng, spec), {}};
 }
 
-void call(const Case& c, const Tensor& y, const gq_options& options) {
-  const gq_tensor off = c.offset.view();
-  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
-                          c.kind, y.view(), options);
-}
+void call(const Case& c, const Tensor& y, const gq_options& options) { c.p.run_cpu(y, options); }
 
 // A caller-provided parallel_for (like the torch binding's at::parallel_for): splits the
 // range in two halves on two threads.
@@ -124,10 +101,9 @@ TEST(Concurrency, ThreadsMatchSerialCallsOnEveryIsa) {
       call(c, y, {1, nullptr, nullptr});
       c.expected = y.storage();
       const Tensor ref = c.fresh_y();
-      const gq_tensor off = c.offset.view();
-      groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(),
-                                        c.with_offset ? &off : nullptr, c.kind, ref.view());
-      ASSERT_EQ(ref.storage(), c.expected) << isa << ": serial call differs from the reference";
+      c.p.run_reference(ref);
+      ASSERT_EQ(ref.storage(), c.expected)
+          << isa << ": serial call differs from the reference: " << c.p.description;
     }
 
     std::atomic<bool> go{false};

@@ -2,7 +2,8 @@
 // around the vector tiles, misaligned starts, special values, with and without offset,
 // compared bit for bit with the scalar kernel and with the reference; guard bytes after
 // y, and x and scale ending exactly at the end of their allocations (ASan catches any
-// over-read). Then the driver with each ISA forced, on random multi-row problems.
+// over-read). Then the driver with each ISA forced, on random multi-row problems
+// (random_problem.h).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "src/cpu/isa.h"
 #include "src/cpu/kernels.h"
 #include "src/cpu/row_stream.h"
+#include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -26,6 +28,7 @@
 
 namespace {
 
+using gqtest::RandomProblem;
 using gqtest::Tensor;
 using groupquant::detail::Isa;
 using groupquant::detail::RowKernel;
@@ -236,74 +239,28 @@ class ForcedIsa : public ::testing::TestWithParam<Isa> {
   Isa saved_ = Isa::kScalar;
 };
 
-enum class Layout { kContiguous, kTransposed, kPaddedRows, kOffset };
-
-Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, std::mt19937& rng) {
-  std::uniform_int_distribution<int64_t> small(1, 5);
-  switch (layout) {
-    case Layout::kContiguous:
-      return Tensor(dtype, {rows, cols});
-    case Layout::kTransposed:
-      return Tensor(dtype, {rows, cols}, {1, rows});
-    case Layout::kPaddedRows:
-      return Tensor(dtype, {rows, cols}, {cols + small(rng), 1});
-    case Layout::kOffset:
-      return Tensor(dtype, {rows, cols}, {cols, 1}, small(rng));
-  }
-  return Tensor();
+// The driver's random problems: M up to 70 and N up to 300 (several vector tiles per
+// row), G up to 12, scale values half interesting.
+RandomProblem random_case(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kind) {
+  RandomProblem::Spec spec;
+  spec.x_dtype = xd;
+  spec.scale_dtype = sd;
+  spec.kind = kind;
+  spec.max_m = 70;
+  spec.max_n = 300;
+  spec.max_g = 12;
+  spec.interesting_scale_one_in = 2;
+  return RandomProblem::make(rng, spec);
 }
 
-struct DriverCase {
-  Tensor x, scale, gi, offset, y, y_ref;
-  bool with_offset;
-  gq_output_kind kind;
-  std::string what;
-};
-
-DriverCase random_case(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kind) {
-  DriverCase c;
-  c.kind = kind;
-  std::uniform_int_distribution<int64_t> m_dist(1, 70), n_dist(1, 300), g_dist(1, 12);
-  std::uniform_int_distribution<int> layout(0, 3), coin(0, 1);
-  const int64_t M = m_dist(rng), G = g_dist(rng);
-  int64_t N = n_dist(rng);
-  if (kind == GQ_OUTPUT_INT4_PACKED) N = 8 * ((N + 7) / 8);
-  const Layout xl = static_cast<Layout>(layout(rng)), sl = static_cast<Layout>(layout(rng));
-  const Layout yl = static_cast<Layout>(layout(rng));
-  c.x = make_2d(xd, M, N, xl, rng);
-  c.scale = make_2d(sd, G, N, sl, rng);
-  std::uniform_real_distribution<float> scale_value(-3.0f, 3.0f);
-  for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
-  for (int64_t i = 0; i < G * N; ++i) {
-    c.scale.set_float(i, coin(rng) ? scale_value(rng) : gqtest::interesting_value(rng));
-  }
-  c.gi = Tensor(coin(rng) ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64, {G});
-  const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
-  for (int64_t g = 0; g < G; ++g) c.gi.set_int(g, ends[g]);
-  c.with_offset = coin(rng);
-  c.offset = Tensor(sd, {});
-  c.offset.set_float(0, coin(rng) ? 0.5f : scale_value(rng));
-  const int64_t y_cols = kind == GQ_OUTPUT_INT8 ? N : N / 8;
-  const gq_dtype yd = kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32;
-  c.y = make_2d(yd, M, y_cols, yl, rng);
-  c.y_ref = Tensor(yd, {M, y_cols});
-  c.what = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
-           " layouts x/scale/y=" + std::to_string(static_cast<int>(xl)) + "/" +
-           std::to_string(static_cast<int>(sl)) + "/" + std::to_string(static_cast<int>(yl));
-  return c;
-}
-
-void expect_matches_reference(DriverCase& c, const gq_options& options) {
-  const gq_tensor off = c.offset.view();
-  const gq_tensor* off_ptr = c.with_offset ? &off : nullptr;
-  groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(), off_ptr, c.kind,
-                                    c.y_ref.view());
-  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), off_ptr, c.kind, c.y.view(),
-                          options);
-  for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
-    ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i))
-        << c.what << " element " << i << " threads=" << options.num_threads;
-  }
+void expect_matches_reference(const RandomProblem& c, const gq_options& options) {
+  const Tensor expected = c.fresh_y();
+  c.run_reference(expected);
+  const Tensor got = c.fresh_y();
+  c.run_cpu(got, options);
+  // Whole storage: every element and every untouched padding byte.
+  ASSERT_EQ(got.storage(), expected.storage())
+      << c.description << " threads=" << options.num_threads;
 }
 
 TEST_P(ForcedIsa, DriverMatchesReferenceOnRandomProblems) {
@@ -313,7 +270,7 @@ TEST_P(ForcedIsa, DriverMatchesReferenceOnRandomProblems) {
       for (gq_output_kind kind : gqtest::kKinds) {
         for (int32_t threads : {1, 2, 3}) {
           for (int rep = 0; rep < 4; ++rep) {
-            DriverCase c = random_case(rng, xd, sd, kind);
+            const RandomProblem c = random_case(rng, xd, sd, kind);
             gq_options options{};
             options.num_threads = threads;
             expect_matches_reference(c, options);
@@ -335,7 +292,7 @@ TEST_P(ForcedIsa, DriverWithStreamingStores) {
     for (gq_output_kind kind : gqtest::kKinds) {
       for (int32_t threads : {1, 2}) {
         for (int rep = 0; rep < 4; ++rep) {
-          DriverCase c = random_case(rng, xd, GQ_DTYPE_FLOAT32, kind);
+          const RandomProblem c = random_case(rng, xd, GQ_DTYPE_FLOAT32, kind);
           gq_options options{};
           options.num_threads = threads;
           expect_matches_reference(c, options);
@@ -351,23 +308,15 @@ TEST_P(ForcedIsa, DriverWithStreamingStores) {
 TEST_P(ForcedIsa, DriverManyChunks) {
   std::mt19937 rng(7);
   for (gq_output_kind kind : gqtest::kKinds) {
-    DriverCase c;
-    const int64_t M = 40000, N = 24, G = 37;
-    c.kind = kind;
-    c.x = Tensor(GQ_DTYPE_BFLOAT16, {M, N});
-    c.scale = Tensor(GQ_DTYPE_FLOAT32, {G, N});
-    for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
-    for (int64_t i = 0; i < G * N; ++i) c.scale.set_float(i, 0.25f * static_cast<float>(i % 9 + 1));
-    c.gi = Tensor(GQ_DTYPE_INT64, {G});
-    const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
-    for (int64_t g = 0; g < G; ++g) c.gi.set_int(g, ends[g]);
-    c.with_offset = true;
-    c.offset = Tensor::floats(GQ_DTYPE_FLOAT32, {1}, {0.5f});
-    const gq_dtype yd = kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32;
-    const int64_t y_cols = kind == GQ_OUTPUT_INT8 ? N : N / 8;
-    c.y = Tensor(yd, {M, y_cols});
-    c.y_ref = Tensor(yd, {M, y_cols});
-    c.what = "many chunks";
+    RandomProblem::Spec spec;
+    spec.x_dtype = GQ_DTYPE_BFLOAT16;
+    spec.kind = kind;
+    spec.m = 40000;
+    spec.n = 24;
+    spec.g = 37;
+    spec.x_layout = spec.scale_layout = spec.y_layout = gqtest::Layout::kContiguous;
+    spec.offset_kind = 2;
+    const RandomProblem c = RandomProblem::make(rng, spec);
     for (int32_t threads : {1, 3, 8}) {
       gq_options options{};
       options.num_threads = threads;
@@ -382,22 +331,18 @@ TEST_P(ForcedIsa, DriverManyChunks) {
 // torch.set_flush_denormal(True) and fesetround leave behind) never changes the result.
 TEST_P(ForcedIsa, IgnoresCallersFloatingPointEnvironment) {
   std::mt19937 rng(99);
-  DriverCase c = random_case(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
+  RandomProblem c = random_case(rng, GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
   // Subnormal products and exact ties, which FTZ/DAZ or another rounding mode would change.
   for (int64_t i = 0; i < c.x.numel(); i += 3) c.x.set_float(i, 1e-40f);
-  const gq_tensor off = c.offset.view();
-  groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(),
-                                    c.with_offset ? &off : nullptr, c.kind, c.y_ref.view());
+  const Tensor expected = c.fresh_y(), got = c.fresh_y();
+  c.run_reference(expected);
   const unsigned saved = _mm_getcsr();
   _mm_setcsr(0x1F80u | 0x8000u | 0x0040u | 0x4000u);  // FTZ, DAZ, round up
-  groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
-                          c.kind, c.y.view());
+  c.run_cpu(got);
   const unsigned after = _mm_getcsr();
   _mm_setcsr(saved);
   EXPECT_EQ(after, 0x1F80u | 0x8000u | 0x0040u | 0x4000u) << "caller's MXCSR not restored";
-  for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
-    ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i)) << c.what << " element " << i;
-  }
+  ASSERT_EQ(got.storage(), expected.storage()) << c.description;
 }
 #elif defined(__aarch64__)
 // The same for the caller's FPCR: round toward +inf, flush-to-zero and alternative
@@ -406,24 +351,20 @@ TEST_P(ForcedIsa, IgnoresCallersFloatingPointEnvironment) {
   constexpr uint64_t kHostileFpcr = (uint64_t{1} << 26) | (uint64_t{1} << 24) | (uint64_t{1} << 22);
   std::mt19937 rng(99);
   for (gq_dtype xd : {GQ_DTYPE_FLOAT32, GQ_DTYPE_FLOAT16}) {
-    DriverCase c = random_case(rng, xd, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
+    RandomProblem c = random_case(rng, xd, GQ_DTYPE_FLOAT32, GQ_OUTPUT_INT8);
     // Subnormal products, exact ties and fp16 Inf, which FZ, the rounding mode or AHP change.
     for (int64_t i = 0; i < c.x.numel(); i += 3) c.x.set_float(i, 1e-40f);
     for (int64_t i = 1; i < c.x.numel(); i += 7) c.x.set_float(i, INFINITY);
-    const gq_tensor off = c.offset.view();
-    groupquant::group_quant_reference(c.x.view(), c.scale.view(), c.gi.view(),
-                                      c.with_offset ? &off : nullptr, c.kind, c.y_ref.view());
+    const Tensor expected = c.fresh_y(), got = c.fresh_y();
+    c.run_reference(expected);
     uint64_t saved, after;
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved));
     __asm__ __volatile__("msr fpcr, %0" : : "r"(kHostileFpcr));
-    groupquant::group_quant(c.x.view(), c.scale.view(), c.gi.view(), c.with_offset ? &off : nullptr,
-                            c.kind, c.y.view());
+    c.run_cpu(got);
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(after));
     __asm__ __volatile__("msr fpcr, %0" : : "r"(saved));
     EXPECT_EQ(after, kHostileFpcr) << "caller's FPCR not restored";
-    for (int64_t i = 0; i < c.y_ref.numel(); ++i) {
-      ASSERT_EQ(c.y.get_int(i), c.y_ref.get_int(i)) << c.what << " element " << i;
-    }
+    ASSERT_EQ(got.storage(), expected.storage()) << c.description;
   }
 }
 #endif

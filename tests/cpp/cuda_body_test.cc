@@ -18,6 +18,7 @@
 
 #include "src/cuda/group_quant.cuh"
 #include "src/validate.h"
+#include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
 
 namespace {
@@ -78,60 +79,35 @@ struct Call {
   }
 };
 
-enum class Layout { kContiguous, kTransposed, kPaddedRows, kOffset };
+using gqtest::kLayouts;
+using gqtest::Layout;
 
-Tensor make_2d(gq_dtype dtype, int64_t rows, int64_t cols, Layout layout, int64_t extra) {
-  switch (layout) {
-    case Layout::kContiguous:
-      return Tensor(dtype, {rows, cols});
-    case Layout::kTransposed:
-      return Tensor(dtype, {rows, cols}, {1, std::max<int64_t>(rows, 1)});
-    case Layout::kPaddedRows:
-      return Tensor(dtype, {rows, cols}, {cols + extra, 1});  // rows drift in alignment
-    case Layout::kOffset:
-      return Tensor(dtype, {rows, cols}, {cols, 1}, extra);  // misaligned start
-  }
-  return Tensor();
-}
-
+// A random call from random_problem.h with N and the layouts pinned: M up to 37, pads
+// and offsets up to 9 elements.
 Call random_call(std::mt19937& rng, gq_dtype xd, gq_dtype sd, gq_output_kind kind, int64_t N,
                  Layout x_layout, Layout s_layout, Layout y_layout) {
+  gqtest::RandomProblem::Spec spec;
+  spec.x_dtype = xd;
+  spec.scale_dtype = sd;
+  spec.kind = kind;
+  spec.max_m = 37;
+  spec.n = N;
+  spec.max_extra = 9;
+  spec.x_layout = x_layout;
+  spec.scale_layout = s_layout;
+  spec.y_layout = y_layout;
+  gqtest::RandomProblem p = gqtest::RandomProblem::make(rng, spec);
   Call c;
-  c.kind = kind;
-  std::uniform_int_distribution<int64_t> m_dist(1, 37), g_dist(1, 9), extra(1, 9);
-  std::uniform_int_distribution<int> pick(0, 3);
-  const int64_t M = m_dist(rng), G = g_dist(rng);
-  const int64_t ex = extra(rng), es = extra(rng), ey = extra(rng);
-  c.x = make_2d(xd, M, N, x_layout, ex);
-  for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
-  c.scale = make_2d(sd, G, N, s_layout, es);
-  std::uniform_real_distribution<float> scale_value(-3.0f, 3.0f);
-  for (int64_t i = 0; i < G * N; ++i) {
-    c.scale.set_float(i, pick(rng) == 0 ? gqtest::interesting_value(rng) : scale_value(rng));
-  }
-  const gq_dtype gd = pick(rng) < 2 ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64;
-  c.group_index = pick(rng) == 0 ? Tensor(gd, {G}, {3}, 2) : Tensor(gd, {G});
-  const std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
-  for (int64_t g = 0; g < G; ++g) c.group_index.set_int(g, ends[g]);
-  const int offset_kind = pick(rng) % 3;  // none, [], [1]
-  c.with_offset = offset_kind != 0;
-  c.offset = Tensor(sd, offset_kind == 2 ? std::vector<int64_t>{1} : std::vector<int64_t>{});
-  std::uniform_real_distribution<float> offset_value(-4.0f, 4.0f);
-  c.offset.set_float(0, pick(rng) == 0 ? 0.5f : offset_value(rng));
-  const int64_t y_cols = kind == GQ_OUTPUT_INT4_PACKED ? N / 8 : N;
-  c.y = make_2d(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32, M, y_cols, y_layout, ey);
-  c.description = "M=" + std::to_string(M) + " N=" + std::to_string(N) + " G=" + std::to_string(G) +
-                  " layouts x/s/y=" + std::to_string(static_cast<int>(x_layout)) + "/" +
-                  std::to_string(static_cast<int>(s_layout)) + "/" +
-                  std::to_string(static_cast<int>(y_layout)) + " extra=" + std::to_string(ex) +
-                  "/" + std::to_string(es) + "/" + std::to_string(ey) +
-                  " gi=" + groupquant::detail::dtype_name(gd) +
-                  " offset_kind=" + std::to_string(offset_kind);
+  c.x = std::move(p.x);
+  c.scale = std::move(p.scale);
+  c.group_index = std::move(p.group_index);
+  c.offset = std::move(p.offset);
+  c.y = std::move(p.y);
+  c.with_offset = p.with_offset;
+  c.kind = p.kind;
+  c.description = std::move(p.description);
   return c;
 }
-
-constexpr Layout kLayouts[] = {Layout::kContiguous, Layout::kTransposed, Layout::kPaddedRows,
-                               Layout::kOffset};
 
 class CudaBody : public ::testing::TestWithParam<std::tuple<gq_dtype, gq_dtype, gq_output_kind>> {};
 

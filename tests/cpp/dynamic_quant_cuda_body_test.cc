@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <groupquant/groupquant.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "src/cuda/dynamic_quant.cuh"
 #include "src/kernel_list.h"
 #include "src/validate.h"
+#include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
 
 namespace {
@@ -71,29 +73,10 @@ std::vector<Failure> simulate(const cu::DynamicParams& dp, int64_t num_blocks) {
   return failures;
 }
 
-// Layouts of an N-D tensor: contiguous, column-major, rows padded by `extra` elements,
-// and contiguous from an element offset (misaligned for 16-byte loads).
-enum Layout { kContiguous, kColumnMajor, kPaddedRows, kOffset, kNumLayouts };
+using gqtest::Layout;
 
-Tensor make(gq_dtype dtype, const std::vector<int64_t>& shape, int layout, int64_t extra) {
-  const size_t n = shape.size();
-  std::vector<int64_t> strides(n, 1);
-  switch (layout) {
-    case kColumnMajor:
-      for (size_t i = 1; i < n; ++i)
-        strides[i] = strides[i - 1] * std::max<int64_t>(shape[i - 1], 1);
-      return Tensor(dtype, shape, strides);
-    case kPaddedRows:
-      if (n >= 2) strides[n - 2] = shape[n - 1] + extra;
-      for (size_t i = n - 2; n >= 3 && i-- > 0;) {
-        strides[i] = strides[i + 1] * std::max<int64_t>(shape[i + 1], 1);
-      }
-      return Tensor(dtype, shape, strides);
-    case kOffset:
-      return Tensor(dtype, shape, {}, extra);
-    default:
-      return Tensor(dtype, shape);
-  }
+Tensor make(gq_dtype dtype, const std::vector<int64_t>& shape, Layout layout, int64_t extra) {
+  return gqtest::make_view(dtype, shape, layout, extra);
 }
 
 struct Case {
@@ -143,63 +126,33 @@ void expect_same_bytes(const Tensor& got, const Tensor& want, const std::string&
   ASSERT_EQ(got.storage(), want.storage()) << what;
 }
 
-// Rows of special values: all zero, all NaN, +inf, -inf, mixed signed zeros, and random.
-float row_value(std::mt19937& rng, int64_t row) {
-  switch (row % 9) {
-    case 1:
-      return 0.0f;
-    case 2:
-      return NAN;
-    case 3:
-      return rng() % 5 == 0 ? INFINITY : std::normal_distribution<float>(0, 2)(rng);
-    case 4:
-      return rng() % 5 == 0 ? -INFINITY : std::normal_distribution<float>(0, 2)(rng);
-    case 5:
-      return rng() % 2 ? 0.0f : -0.0f;
-    case 6:
-      return rng() % 3 == 0 ? NAN : 1.5f;  // constant row with NaN holes
-    default:
-      return rng() % 6 == 0 ? gqtest::interesting_value(rng)
-                            : std::normal_distribution<float>(0, 3)(rng);
-  }
-}
-
+// A random call from random_problem.h (rows of special values: all zero, all NaN,
+// +-inf, signed zeros, NaN holes), x's and y's layouts drawn unless pinned.
 Case random_case(std::mt19937& rng, gq_dtype xd, gq_output_kind kind, gq_chip chip, bool asym,
-                 int smooth_mode, const std::vector<int64_t>& shape, int x_layout, int y_layout) {
+                 int smooth_mode, const std::vector<int64_t>& shape,
+                 std::optional<Layout> x_layout = std::nullopt,
+                 std::optional<Layout> y_layout = std::nullopt) {
+  gqtest::DynamicRandomProblem::Spec spec;
+  spec.x_dtype = xd;
+  spec.kind = kind;
+  spec.chip = chip;
+  spec.asymmetric = asym;
+  spec.smooth_mode = smooth_mode;
+  spec.shape = shape;
+  spec.x_layout = x_layout;
+  spec.y_layout = y_layout;
+  gqtest::DynamicRandomProblem p = gqtest::DynamicRandomProblem::make(rng, spec);
   Case c;
-  c.config = {kind, chip, asym ? 1 : 0};
-  const int64_t h = shape.back();
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
-  const int64_t ex = 1 + rng() % 9, ey = 1 + rng() % 9;
-  c.x = make(xd, shape, x_layout, ex);
-  for (int64_t i = 0; i < c.x.numel(); ++i) c.x.set_float(i, row_value(rng, h ? i / h : 0));
-  const int64_t E = 1 + rng() % 5;
-  c.has_smooth = smooth_mode != 0;
-  c.has_gi = smooth_mode == 2;
-  // The [E, H] smooth is sometimes a column-major view (strided smooth columns).
-  c.smooth = smooth_mode == 2 ? make(xd, {E, h}, rng() % 4 == 0 ? kColumnMajor : kContiguous, 0)
-                              : Tensor(xd, {h});
-  for (int64_t i = 0; i < c.smooth.numel(); ++i) {
-    c.smooth.set_float(i, rng() % 16 == 0
-                              ? gqtest::interesting_value(rng)
-                              : std::uniform_real_distribution<float>(0.25f, 4.0f)(rng));
-  }
-  c.gi = Tensor::ints(rng() % 2 ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64, {E},
-                      gqtest::random_group_ends(rng, rows, E));
-  const groupquant::DynamicOutputSpec spec =
-      groupquant::dynamic_quant_output_spec(c.x.view(), c.config);
-  const std::vector<int64_t> y_shape(spec.shape.begin(), spec.shape.begin() + spec.ndim);
-  const std::vector<int64_t> s_shape(spec.shape.begin(), spec.shape.begin() + spec.ndim - 1);
-  c.y = make(spec.dtype, y_shape, y_layout, ey);
-  c.scale =
-      make(GQ_DTYPE_FLOAT32, s_shape, y_layout == kColumnMajor ? kColumnMajor : kContiguous, 0);
-  c.offset = make(GQ_DTYPE_FLOAT32, s_shape, y_layout == kPaddedRows ? kOffset : kContiguous, 3);
-  c.what = "xd=" + std::to_string(xd) + " kind=" + std::to_string(kind) +
-           " chip=" + std::to_string(chip) + " asym=" + std::to_string(asym) +
-           " smooth=" + std::to_string(smooth_mode) + " E=" + std::to_string(E) +
-           " rows=" + std::to_string(rows) + " H=" + std::to_string(h) +
-           " layouts x/y=" + std::to_string(x_layout) + "/" + std::to_string(y_layout);
+  c.x = std::move(p.x);
+  c.smooth = std::move(p.smooth);
+  c.gi = std::move(p.group_index);
+  c.y = std::move(p.y);
+  c.scale = std::move(p.scale);
+  c.offset = std::move(p.offset);
+  c.has_smooth = p.has_smooth;
+  c.has_gi = p.has_group_index;
+  c.config = p.config;
+  c.what = std::move(p.description);
   return c;
 }
 
@@ -222,9 +175,7 @@ TEST_P(DynamicCudaBody, MatchesReferenceOverSimulatedGrids) {
         for (const auto& shape : shapes) {
           if (kind == GQ_OUTPUT_INT4_PACKED && shape.back() % 8 != 0) continue;
           for (int k = 0; k < 3; ++k) {
-            const int xl = static_cast<int>(rng() % kNumLayouts);
-            const int yl = static_cast<int>(rng() % kNumLayouts);
-            const Case c = random_case(rng, xd, kind, chip, asym, smooth_mode, shape, xl, yl);
+            const Case c = random_case(rng, xd, kind, chip, asym, smooth_mode, shape);
             const Outputs want = reference(c);
             // The launcher's shape on one and on three blocks, a warp per row without
             // staging, a whole block per row staged.
@@ -269,14 +220,14 @@ TEST(DynamicCudaBodyPaths, VectorOnlyForAlignedContiguousRows) {
     return cu::row_pointers<GQ_OUTPUT_INT8>(dp, 1, 0).vector;
   };
   Case c = random_case(rng, GQ_DTYPE_FLOAT16, GQ_OUTPUT_INT8, GQ_CHIP_A2, false, 1, {3, 64},
-                       kContiguous, kContiguous);
+                       Layout::kContiguous, Layout::kContiguous);
   EXPECT_TRUE(vector_of(c));
-  c.x = make(GQ_DTYPE_FLOAT16, {3, 64}, kOffset, 1);  // x 2 bytes past 16-byte alignment
+  c.x = make(GQ_DTYPE_FLOAT16, {3, 64}, Layout::kOffset, 1);  // x 2 bytes past 16-byte alignment
   EXPECT_FALSE(vector_of(c));
-  c.x = make(GQ_DTYPE_FLOAT16, {3, 64}, kColumnMajor, 0);
+  c.x = make(GQ_DTYPE_FLOAT16, {3, 64}, Layout::kTransposed, 0);
   EXPECT_FALSE(vector_of(c));
   c.x = Tensor(GQ_DTYPE_FLOAT16, {3, 64});
-  c.y = make(GQ_DTYPE_INT8, {3, 64}, kPaddedRows, 8);  // row 1 starts 72 bytes in: not 16
+  c.y = make(GQ_DTYPE_INT8, {3, 64}, Layout::kPaddedRows, 8);  // row 1 starts 72 bytes in: not 16
   EXPECT_FALSE(vector_of(c));
 }
 

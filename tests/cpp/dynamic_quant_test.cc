@@ -13,6 +13,7 @@
 
 #include "src/cpu/isa.h"
 #include "src/element.h"
+#include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
 
 namespace {
@@ -206,61 +207,42 @@ INSTANTIATE_TEST_SUITE_P(Paths, DynamicSpecVectors, ::testing::Values(Path::kRef
 
 // ---- the fast path against the reference ----------------------------------------------
 
-void expect_same(const Tensor& a, const Tensor& b, const std::string& what) {
-  ASSERT_EQ(a.numel(), b.numel());
-  const int64_t size = gqtest::element_size(a.dtype());
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    ASSERT_EQ(0, std::memcmp(a.at(i), b.at(i), static_cast<size_t>(size)))
-        << what << " element " << i;
-  }
-}
-
+// Problems from random_problem.h: x, y, scale and offset contiguous, transposed, padded
+// or offset (layouts drawn), rows of special values, int32 and int64 group_index.
 TEST(DynamicQuantCpu, MatchesReferenceOnRandomProblems) {
   std::mt19937 rng(20261130);
-  const gq_output_kind kinds[] = {GQ_OUTPUT_INT8, GQ_OUTPUT_INT4_PACKED, GQ_OUTPUT_FLOAT8_E4M3FN,
-                                  GQ_OUTPUT_FLOAT8_E5M2};
   const std::vector<std::vector<int64_t>> shapes = {{1, 8},     {5, 16},      {7, 40},  {3, 1000},
                                                     {2, 3, 24}, {2, 1, 3, 8}, {33, 72}, {9, 24}};
   int checked = 0;
   for (gq_dtype xd : {GQ_DTYPE_FLOAT16, GQ_DTYPE_BFLOAT16}) {
-    for (gq_output_kind kind : kinds) {
+    for (gq_output_kind kind : gqtest::kDynamicKinds) {
       for (gq_chip chip : {GQ_CHIP_A2, GQ_CHIP_950}) {
         if (kind >= GQ_OUTPUT_FLOAT8_E4M3FN && chip == GQ_CHIP_A2) continue;
         for (bool asym : {false, true}) {
           for (const auto& shape : shapes) {
             for (int smooth_mode = 0; smooth_mode < 3; ++smooth_mode) {  // none, [H], [E, H]
-              const int64_t h = shape.back();
-              int64_t rows = 1;
-              for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
-              // The last shape again as a column-major view (strided rows and columns).
-              Tensor x =
-                  &shape == &shapes.back() ? Tensor(xd, shape, {1, shape[0]}) : Tensor(xd, shape);
-              for (int64_t i = 0; i < x.numel(); ++i) {
-                x.set_float(i, rng() % 8 == 0 ? gqtest::interesting_value(rng)
-                                              : std::normal_distribution<float>(0, 3)(rng));
-              }
-              const int64_t E = 1 + rng() % 4;
-              Tensor smooth(
-                  xd, smooth_mode == 2 ? std::vector<int64_t>{E, h} : std::vector<int64_t>{h});
-              for (int64_t i = 0; i < smooth.numel(); ++i) {
-                smooth.set_float(i, std::uniform_real_distribution<float>(0.25f, 4.0f)(rng));
-              }
-              const std::vector<int64_t> ends = gqtest::random_group_ends(rng, rows, E);
-              const Tensor gi =
-                  Tensor::ints(rng() % 2 ? GQ_DTYPE_INT32 : GQ_DTYPE_INT64, {E}, ends);
-              const Tensor* s = smooth_mode ? &smooth : nullptr;
-              const Tensor* g = smooth_mode == 2 ? &gi : nullptr;
-              const Result want = run(Path::kReference, x, s, g, kind, chip, asym);
+              gqtest::DynamicRandomProblem::Spec spec;
+              spec.x_dtype = xd;
+              spec.kind = kind;
+              spec.chip = chip;
+              spec.asymmetric = asym;
+              spec.smooth_mode = smooth_mode;
+              spec.shape = shape;
+              // The last shape always column-major (strided rows and columns).
+              if (&shape == &shapes.back()) spec.x_layout = gqtest::Layout::kTransposed;
+              const auto p = gqtest::DynamicRandomProblem::make(rng, spec);
+              const auto want = p.outputs();
+              p.run_reference(want);
               for (int32_t threads : {1, 3}) {
-                const Result got = run(Path::kCpu, x, s, g, kind, chip, asym, threads);
-                const std::string what =
-                    std::string("xd=") + std::to_string(xd) + " kind=" + std::to_string(kind) +
-                    " chip=" + std::to_string(chip) + " asym=" + std::to_string(asym) +
-                    " smooth=" + std::to_string(smooth_mode) + " rows=" + std::to_string(rows) +
-                    " H=" + std::to_string(h);
-                expect_same(got.y, want.y, "y " + what);
-                expect_same(got.scale, want.scale, "scale " + what);
-                if (asym) expect_same(got.offset, want.offset, "offset " + what);
+                const auto got = p.outputs();
+                gq_options options{};
+                options.num_threads = threads;
+                p.run_cpu(got, options);
+                const std::string what = p.description + " threads=" + std::to_string(threads);
+                // Whole storage: every element and every padding byte left alone.
+                ASSERT_EQ(got.y.storage(), want.y.storage()) << "y " << what;
+                ASSERT_EQ(got.scale.storage(), want.scale.storage()) << "scale " << what;
+                ASSERT_EQ(got.offset.storage(), want.offset.storage()) << "offset " << what;
                 ++checked;
               }
             }
