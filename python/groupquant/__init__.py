@@ -5,8 +5,9 @@ bit for bit, as PyTorch operators.
 CUDA when that extension was built and loads) and ``npu_dynamic_quant`` /
 ``npu_dynamic_quant_asymmetric`` (CPU); the functions of the same names here are the same ops
 with the NPU operators' signatures. :func:`groupquant.to_group_index` converts Ascend's
-other group-list forms (counts, (expert, count) pairs) into the cumulative one. :func:`groupquant.cpu_isa` and
-:func:`groupquant.set_cpu_isa` tell and choose which CPU kernels run.
+other group-list forms (counts, (expert, count) pairs) into the cumulative one;
+:func:`groupquant.cpu_isa` and :func:`groupquant.set_cpu_isa` tell and choose which CPU
+kernels run.
 """
 
 import importlib.util
