@@ -351,7 +351,10 @@ def main():
             ext_modules.append(
                 extension(
                     CUDA_EXT,
-                    ["python/groupquant/csrc/op_cuda.cpp"],
+                    [
+                        "python/groupquant/csrc/op_cuda.cpp",
+                        "python/groupquant/csrc/dynamic_quant_cuda.cpp",
+                    ],
                     include_dirs=[toolkit.include],
                     library_dirs=[toolkit.lib],
                     libraries=["cudart", "c10_cuda", "torch_cuda"],

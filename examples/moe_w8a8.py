@@ -495,10 +495,16 @@ def fp8_cuda_demo(seed: int = 0) -> str:
         scale = (w.abs().amax(-1) / 448).clamp_min(1e-12)
         return (w / scale[..., None]).to(fp8).cuda().transpose(1, 2), scale.cuda()
 
+    # The op runs on the GPU where groupquant._C_cuda registered its kernel, else on the CPU.
+    dev = "cuda" if groupquant._cuda_unavailable is None else "cpu"
+
     def gemm(act, smooth, w):
-        # The op runs where it has a kernel; its CPU result is moved to the GPU otherwise.
         q, s = _DYNAMIC(
-            act.cpu(), smooth_scales=smooth, group_index=group_index, dst_type=fp8, chip="950"
+            act.to(dev),
+            smooth_scales=smooth.to(dev),
+            group_index=group_index.to(dev),
+            dst_type=fp8,
+            chip="950",
         )
         wq, ws = w
         return torch._scaled_grouped_mm(

@@ -1,9 +1,9 @@
 """groupquant: Ascend's ``torch_npu.npu_group_quant`` and ``npu_dynamic_quant(_asymmetric)``,
 bit for bit, as PyTorch operators.
 
-``import groupquant`` registers ``torch.ops.groupquant.npu_group_quant`` (CPU, and
-CUDA when that extension was built and loads) and ``npu_dynamic_quant`` /
-``npu_dynamic_quant_asymmetric`` (CPU); the functions of the same names here are the same ops
+``import groupquant`` registers ``torch.ops.groupquant.npu_group_quant``,
+``npu_dynamic_quant`` and ``npu_dynamic_quant_asymmetric`` (CPU, and CUDA when that
+extension was built and loads); the functions of the same names here are the same ops
 with the NPU operators' signatures. :func:`groupquant.to_group_index` converts Ascend's
 other group-list forms (counts, (expert, count) pairs) into the cumulative one;
 :func:`groupquant.cpu_isa` and :func:`groupquant.set_cpu_isa` tell and choose which CPU
@@ -41,7 +41,7 @@ def _load_cuda():
             )
         return why
     try:
-        from . import _C_cuda  # noqa: F401  (registers the CUDA implementation)
+        from . import _C_cuda  # noqa: F401  (registers the CUDA implementations)
     except (ImportError, OSError) as e:
         why = f"groupquant._C_cuda failed to load: {type(e).__name__}: {e}"
         warnings.warn(

@@ -12,6 +12,8 @@ script in /usr/local/bin). The result cannot be imported; what is checked:
 
 - it builds and links without a warning in the project's files, and everything it leaves for
   load time comes from torch, Python, the CUDA runtime, the C/C++ runtimes or the core;
+- it names every op it registers on CUDA (npu_group_quant, npu_dynamic_quant(_asymmetric))
+  and defines their entry points (gq_group_quant_cuda, gq_dynamic_quant_cuda);
 - one core: libgroupquant.so.0 lies next to _C and _C_cuda, both need it and find it through
   $ORIGIN (ldd resolves both to that one file), and neither defines a symbol of its own copy;
 - a CUDA build that fails (an architecture nvcc rejects) still installs the CPU extension,
@@ -175,6 +177,34 @@ def check_one_core(package_dir: str, files: list[str]) -> list[str]:
     return problems
 
 
+# What _C_cuda must register (the names in TORCH_LIBRARY_IMPL) and the entry points it must
+# carry from groupquant_cuda (linked in statically).
+CUDA_OPS = ("npu_group_quant", "npu_dynamic_quant", "npu_dynamic_quant_asymmetric")
+CUDA_ENTRY_POINTS = ("gq_group_quant_cuda", "gq_dynamic_quant_cuda")
+
+
+def check_cuda_ops(package_dir: str, files: list[str]) -> list[str]:
+    """_C_cuda names every op it registers and defines each CUDA entry point."""
+    name = next((f for f in files if f.startswith("_C_cuda.") and f.endswith(".so")), None)
+    if name is None:
+        return []  # check_one_core reports it
+    path = os.path.join(package_dir, name)
+    with open(path, "rb") as f:
+        data = f.read()
+    problems = [
+        f"{name} does not name the op {op} (no CUDA registration)"
+        for op in CUDA_OPS
+        if op.encode() + b"\0" not in data  # (the linker may share it with a longer string)
+    ]
+    defined = symbols(path, undefined=False) | {
+        f[-1]
+        for f in map(str.split, subprocess.check_output(["nm", path], text=True).splitlines())
+        if len(f) >= 2 and f[-2] in "Tt"
+    }
+    problems += [f"{name} does not define {e}" for e in CUDA_ENTRY_POINTS if e not in defined]
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nvcc", required=True)
@@ -202,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         out = built(env["GROUPQUANT_BUILD_DIR"])
         problems = check_one_core(out["dir"], out["files"]) if out["dir"] else ["no _C built"]
+        if out["dir"]:
+            problems += check_cuda_ops(out["dir"], out["files"])
         if out["dir"] and build_record(out["dir"]) != ("built", ""):
             problems.append(f"_build_info.py records {build_record(out['dir'])}, not built")
         if problems:
@@ -213,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             f"groupquant._C_cuda builds and links (CUDA {version}, found from {args.nvcc} "
             "with CUDA_HOME unset); _C and _C_cuda share the libgroupquant.so.0 beside them "
             "($ORIGIN), neither has a copy of the core, and their load-time symbols all come "
-            "from torch, Python, CUDA, the C/C++ runtimes or that core"
+            "from torch, Python, CUDA, the C/C++ runtimes or that core; it registers "
+            f"{', '.join(CUDA_OPS)}"
         )
 
         # A CUDA build that fails, in a fresh tree (CMake cannot configure CUDA for sm_12):

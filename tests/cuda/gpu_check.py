@@ -67,12 +67,17 @@ import warnings
 warnings.simplefilter("error")  # a CUDA extension that fails to load warns: make it fail
 import torch, groupquant
 assert groupquant._cuda_unavailable is None, groupquant._cuda_unavailable
-assert torch._C._dispatch_has_kernel_for_dispatch_key("groupquant::npu_group_quant", "CUDA")
+for name in ("npu_group_quant", "npu_dynamic_quant", "npu_dynamic_quant_asymmetric"):
+    assert torch._C._dispatch_has_kernel_for_dispatch_key("groupquant::" + name, "CUDA"), name
 x = torch.randn(4, 64, device="cuda")
 y = groupquant.npu_group_quant(x, torch.ones(2, 64, device="cuda"),
                                torch.tensor([1, 4], device="cuda"))
 assert torch.equal(y.cpu(), groupquant.npu_group_quant(x.cpu(), torch.ones(2, 64),
                                                        torch.tensor([1, 4])))
+xh = x.to(torch.bfloat16)
+y, scale = groupquant.npu_dynamic_quant(xh)
+y_cpu, scale_cpu = groupquant.npu_dynamic_quant(xh.cpu())
+assert torch.equal(y.cpu(), y_cpu) and torch.equal(scale.cpu(), scale_cpu)
 print("groupquant", groupquant.__version__, "from", groupquant.__file__, "with _C_cuda")
 """
 

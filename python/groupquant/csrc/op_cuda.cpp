@@ -1,6 +1,7 @@
 // The CUDA implementation of groupquant::npu_group_quant (schema: op.cpp), over the core's
-// CUDA C ABI (include/groupquant/groupquant_cuda.h). Built as groupquant._C_cuda only
-// when torch has CUDA and nvcc is installed.
+// CUDA C ABI (include/groupquant/groupquant_cuda.h). Built, with dynamic_quant_cuda.cpp
+// (the npu_dynamic_quant ops), as groupquant._C_cuda only when torch has CUDA and nvcc is
+// installed.
 //
 // The output comes from torch's caching allocator (at::empty on x's device) and the
 // kernel runs on torch's current stream, so the call is asynchronous, orders with the
