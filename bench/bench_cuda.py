@@ -23,8 +23,9 @@ reported (``matches``), not asserted: they are only the speed comparison.
 
     python bench/bench_cuda.py            # all shapes, prints the table
     python bench/bench_cuda.py --quick    # 4 + 3 shapes, 3 rounds (`make gpu-check`)
-Writes bench_cuda.json to bench/results/ (--out DIR elsewhere). The CUDA kernels' speed targets, for both ops, checked here: ours
->= 0.85 x copy on the large shapes, and >= 1.2 x torch.compile.
+Writes bench_cuda.json to bench/results/ (--out DIR elsewhere). The CUDA kernels' speed
+targets, for both ops, checked here: ours >= 0.85 x copy on the large shapes, and >= 1.2 x
+torch.compile.
 """
 
 import argparse
