@@ -36,7 +36,7 @@ struct Job {
   bool contiguous_rows;  // every row of x, scale and y is contiguous
 };
 
-int64_t y_element_size(const Problem& p) { return p.kind == GQ_OUTPUT_INT8 ? 1 : 4; }
+int64_t y_element_size(const Problem& p) { return output_traits(p.kind).word_bytes; }
 
 // Rows [row_begin, row_end) whose x, scale and y rows are contiguous: one kernel call
 // per row, pointers advanced, the group advanced as rows cross group ends.
@@ -179,7 +179,7 @@ void run_tiled_rows(const Job& job, int64_t row_begin, int64_t row_end) {
   const Problem& p = *job.p;
   const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
   const int64_t y_size = y_element_size(p);
-  const int64_t per_y = p.kind == GQ_OUTPUT_INT8 ? 1 : 8;  // elements per y element
+  const int64_t per_y = output_traits(p.kind).cols_per_word;  // elements per y element
   const bool scale_contiguous = p.scale_stride[1] == 1 || p.N == 1;
   const bool y_contiguous = p.y_stride[1] == 1 || p.y_cols() <= 1;
   alignas(64) char x_tile[kTileRows * kTileCols * 4];

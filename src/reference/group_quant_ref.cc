@@ -11,9 +11,9 @@ namespace groupquant::detail {
 void group_quant_ref(const Problem& p) {
   if (p.empty()) return;
   ScopedDefaultFpEnv fp_env;
-  const bool int4 = p.kind == GQ_OUTPUT_INT4_PACKED;
-  const int32_t lo = int4 ? kInt4Min : kInt8Min;
-  const int32_t hi = int4 ? kInt4Max : kInt8Max;
+  const OutputTraits out = output_traits(p.kind);  // int8 or packed int4 (validated)
+  const bool int4 = out.encoding == Encoding::kPackedInt4;
+  const int32_t lo = out.lo, hi = out.hi;
 
   // Group g owns rows [group_index[g-1], group_index[g]), with group_index[-1] = 0.
   int64_t first_row = 0;
