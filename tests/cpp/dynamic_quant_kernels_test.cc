@@ -5,7 +5,7 @@
 // the special cases (NaN, +-inf, +-0, subnormals, huge values, raw bit patterns, all-NaN
 // and all-zero rows); guard bytes around y, x and smooth ending exactly at the end of
 // their allocations (ASan catches any over-read). Then the dispatched op with each ISA
-// forced under a hostile MXCSR.
+// forced under a hostile MXCSR (x86) or FPCR (aarch64).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -251,6 +251,7 @@ class DynamicKernelTester {
 #define GQ_DYNAMIC_KERNEL_TESTS_scalar(isa, xt, out)
 #define GQ_DYNAMIC_KERNEL_TESTS_avx2(isa, xt, out) GQ_DYNAMIC_KERNEL_TESTS(isa, xt, out)
 #define GQ_DYNAMIC_KERNEL_TESTS_avx512(isa, xt, out) GQ_DYNAMIC_KERNEL_TESTS(isa, xt, out)
+#define GQ_DYNAMIC_KERNEL_TESTS_neon(isa, xt, out) GQ_DYNAMIC_KERNEL_TESTS(isa, xt, out)
 #define GQ_DYNAMIC_KERNEL_TESTS(isa, xt, out)                                              \
   class dynamic_quant_##xt##_##out##__##isa : public ::testing::Test {                     \
    protected:                                                                              \
@@ -285,7 +286,29 @@ class DynamicForcedIsa : public ::testing::TestWithParam<Isa> {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
-// The caller's MXCSR (round up, FTZ, DAZ) never changes the result: subnormal inputs and
+// A hostile caller environment: MXCSR with round up, FTZ and DAZ.
+using FpEnv = unsigned;
+constexpr FpEnv kHostileFpEnv = 0x1F80u | 0x8000u | 0x0040u | 0x4000u;
+FpEnv swap_fp_env(FpEnv env) {
+  const FpEnv saved = _mm_getcsr();
+  _mm_setcsr(env);
+  return saved;
+}
+#elif defined(__aarch64__)
+// FPCR with round toward +inf, flush-to-zero and alternative half precision (AHP, which
+// changes how fcvtl widens fp16 Inf and NaN).
+using FpEnv = uint64_t;
+constexpr FpEnv kHostileFpEnv = (uint64_t{1} << 26) | (uint64_t{1} << 24) | (uint64_t{1} << 22);
+FpEnv swap_fp_env(FpEnv env) {
+  FpEnv saved;
+  __asm__ __volatile__("mrs %0, fpcr" : "=r"(saved));
+  __asm__ __volatile__("msr fpcr, %0" : : "r"(env));
+  return saved;
+}
+#endif
+
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+// The caller's floating-point environment never changes the result: subnormal inputs and
 // products, exact ties; compared with the reference run under the default environment.
 TEST_P(DynamicForcedIsa, IgnoresCallersFloatingPointEnvironment) {
   std::mt19937 rng(11);
@@ -318,11 +341,10 @@ TEST_P(DynamicForcedIsa, IgnoresCallersFloatingPointEnvironment) {
           const gq_tensor ov = offset.view(), ov_ref = offset_ref.view();
           groupquant::dynamic_quant_reference(x.view(), &sv, nullptr, config, y_ref.view(),
                                               scale_ref.view(), asymmetric ? &ov_ref : nullptr);
-          const unsigned saved = _mm_getcsr();
-          _mm_setcsr(0x1F80u | 0x8000u | 0x0040u | 0x4000u);  // FTZ, DAZ, round up
+          const FpEnv saved = swap_fp_env(kHostileFpEnv);
           groupquant::dynamic_quant(x.view(), &sv, nullptr, config, y.view(), scale.view(),
                                     asymmetric ? &ov : nullptr);
-          _mm_setcsr(saved);
+          EXPECT_EQ(swap_fp_env(saved), kHostileFpEnv) << "caller's environment not restored";
           EXPECT_EQ(y.storage(), y_ref.storage()) << "y, kind " << kind << " chip " << chip;
           EXPECT_EQ(scale.storage(), scale_ref.storage()) << "scale";
           if (asymmetric) {
@@ -336,7 +358,7 @@ TEST_P(DynamicForcedIsa, IgnoresCallersFloatingPointEnvironment) {
 #endif
 
 INSTANTIATE_TEST_SUITE_P(AllIsas, DynamicForcedIsa,
-                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         ::testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
                          [](const ::testing::TestParamInfo<Isa>& info) {
                            return std::string(groupquant::detail::isa_name(info.param));
                          });
