@@ -70,7 +70,8 @@ def test_every_supported_isa_gives_the_same_bits(restore_isa):
 def test_bad_names_raise_and_change_nothing(restore_isa):
     before = groupquant.cpu_isa()
     with pytest.raises(
-        RuntimeError, match=r"^CPU ISA name must be one of auto, scalar, avx2, avx512: got 'sse9'$"
+        RuntimeError,
+        match=r"^CPU ISA name must be one of auto, scalar, avx2, avx512, neon: got 'sse9'$",
     ):
         groupquant.set_cpu_isa("sse9")
     assert groupquant.cpu_isa() == before
@@ -101,6 +102,6 @@ def test_environment_variable_is_what_cpu_isa_reports():
     )
     assert bad.returncode != 0
     assert (
-        "RuntimeError: GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512: got 'mmx'"
+        "RuntimeError: GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512, neon: got 'mmx'"
         in bad.stderr
     )
