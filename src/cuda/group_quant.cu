@@ -74,11 +74,16 @@ __device__ __noinline__ void fail_group_index(const Failure f, int64_t M) {
 
 // At least 4 resident blocks (1024 threads) per SM: ptxas then budgets 64 registers a
 // thread, which the kernels fit without spilling (tests/cuda/check_device_code.py);
-// without the bound it chose fewer and spilled the row loop's stride.
-constexpr int kMinBlocksPerSm = 4;
+// without the bound it chose fewer and spilled the row loop's stride. The exception:
+// 16-bit x with fp32 scale and int8 y holds two chunks of x (16 words), their scale (32)
+// and the output (4 per chunk) and spilled at 64; it gets 3 blocks (80 registers), still
+// more bytes of x in flight per SM than one chunk a thread at 4 blocks (48 vs 32 KiB).
+template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
+inline constexpr int kMinBlocksPerSm =
+    XD != GQ_DTYPE_FLOAT32&& SD == GQ_DTYPE_FLOAT32&& K == GQ_OUTPUT_INT8 ? 3 : 4;
 
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
-__global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm)
+__global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm<XD, SD, K>)
     group_quant_kernel(const Params p) {
   const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t num_threads = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -93,7 +98,7 @@ __global__ void __launch_bounds__(kBlockThreads, kMinBlocksPerSm)
 
 // Blocks of group_quant_kernel<XD, SD, K> that the current device holds at a time:
 // multiprocessors x resident blocks per multiprocessor (registers decide;
-// __launch_bounds__ guarantees at least 4). Asked once per kernel and device; these are
+// __launch_bounds__ guarantees at least 3 or 4). Asked once per kernel and device; these are
 // attribute queries, allowed while a CUDA graph is being captured (stream work is not).
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
 int64_t resident_blocks() {

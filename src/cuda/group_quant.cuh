@@ -7,14 +7,16 @@
 //
 // Work mapping: `lanes` consecutive threads share one row (lanes a power of two: 1..128
 // within a block, or whole blocks for a few very wide rows, launch_shape.h), rows are
-// taken grid-stride, and every lane of a row finds the
-// row's group itself (a binary search over group_index whose loads hit the same address
-// across the row's lanes, so a warp issues them as broadcasts). A row is processed in
-// chunks of kCols columns: 32 bytes of x (two 16-byte loads: 8 fp32 or 16 fp16/bf16
-// columns) and the matching scale bytes, giving one 8- or 16-byte int8 store or one or
-// two int4 words. A scalar head aligns x to 16 bytes; a scalar tail finishes the row; rows
-// whose x, scale and y cannot all be aligned at the same column, and column-strided
-// views, go fully scalar. All indices are 64-bit.
+// taken grid-stride. A thread finds the group of its first row by a binary search over
+// group_index and carries it forward over its later rows (rows, and so groups, only
+// grow), usually with no load at all; the row's lanes compute the same group from the
+// same entries (broadcast loads in a warp), with no exchange between threads. A row is
+// processed in chunks of kCols columns: 32 bytes of x (two 16-byte loads: 8 fp32 or 16
+// fp16/bf16 columns) and the matching scale bytes, giving one 8- or 16-byte int8 store or
+// one or two int4 words; a lane issues the loads of kUnroll chunks before their stores.
+// A scalar head aligns x to 16 bytes; a scalar tail finishes the row; rows whose x,
+// scale and y cannot all be aligned at the same column, and column-strided views, go
+// fully scalar. All indices are 64-bit.
 //
 // group_index is never read on the host: every thread checks a grid-strided share of
 // its entries (SPEC rules: >= 0, <= M, non-decreasing, last == M), and every row checks
@@ -51,15 +53,17 @@ inline constexpr int kMaxLanesPerRow = 128;
 // element [0, 0] of each tensor (byte offsets applied), strides are in elements.
 struct Params {
   int64_t M, N, G;
-  const char* x;
+  // __restrict__: y never overlaps the inputs (the API requires it), so the compiler may
+  // keep loads ahead of stores and send the inputs through the read-only path.
+  const char* __restrict__ x;
   int64_t x_stride0, x_stride1;
-  const char* scale;
+  const char* __restrict__ scale;
   int64_t scale_stride0, scale_stride1;
-  const char* group_index;
+  const char* __restrict__ group_index;
   int64_t group_index_stride;
   int32_t group_index_is_int64;
-  const char* offset;  // null when absent; scale's dtype
-  char* y;
+  const char* __restrict__ offset;  // null when absent; scale's dtype
+  char* __restrict__ y;
   int64_t y_stride0, y_stride1;  // in int8 elements or int32 words
   int32_t unit_cols;             // x, scale and y rows are contiguous (vector path allowed)
   int32_t lanes;                 // threads per row
@@ -268,6 +272,40 @@ GQ_HOST_DEVICE int64_t find_group(const Params& p, int64_t row, Failure* failure
   return lo;
 }
 
+// The group of `row` for a thread whose previous row `prev` (< row) was in group g, with
+// `end` = group_index[g] (> prev): rows only grow along a thread's grid stride, and groups
+// with them, so the search starts at g. Usually row < end and nothing is loaded at all;
+// otherwise it gallops forward (g + 1, g + 2, g + 4, ...) to the first entry > row and
+// bisects the last gap, about 2 log2(groups skipped) loads instead of log2(G). It keeps
+// find_group's guarantee whatever the values: it only leaves a g' with group_index[g'-1]
+// <= row (the entry it compared, or group_index[g] <= prev < row) and group_index[g'] > row,
+// or g' == G, reported as kRowUnowned. With a valid group_index that g' is the one owner
+// find_group returns; with an invalid one the entry checks fail the launch anyway.
+GQ_HOST_DEVICE int64_t next_group(const Params& p, int64_t row, int64_t g, int64_t* end,
+                                  Failure* failure) {
+  if (row < *end) return g;
+  int64_t lo = g, hi = g + 1, hi_end = 0, step = 1;  // group_index[lo] <= row
+  while (hi < p.G) {
+    hi_end = group_end_at(p, hi);
+    if (hi_end > row) break;
+    lo = hi;
+    step *= 2;
+    hi = p.G - hi > step ? hi + step : p.G;
+  }
+  while (hi - lo > 1) {  // group_index[lo] <= row < group_index[hi] = hi_end (or hi == G)
+    const int64_t mid = lo + (hi - lo) / 2;
+    const int64_t v = group_end_at(p, mid);
+    if (v > row) {
+      hi = mid, hi_end = v;
+    } else {
+      lo = mid;
+    }
+  }
+  if (hi >= p.G) *failure = {Failure::kRowUnowned, hi, 0, row};
+  *end = hi_end;
+  return hi;
+}
+
 // ---- Rows ---------------------------------------------------------------------------------
 
 // Columns per vector chunk: 32 bytes of x.
@@ -330,38 +368,55 @@ GQ_HOST_DEVICE void scalar_columns(const Params& p, const char* xr, const char* 
   }
 }
 
-// One chunk: kCols contiguous, aligned columns starting at xc / sc / yc.
-template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
-GQ_HOST_DEVICE void vector_chunk(const char* xc, const char* sc, char* yc, bool has_offset,
-                                 float offset) {
-  constexpr int kN = kCols<XD>;
-  constexpr int kSLoads = kN * Float<SD>::kSize / 16;
+// Chunks a lane keeps in flight: its loads of x and scale for kUnroll chunks are all issued
+// before the first of their stores (2 * kUnroll 16-byte loads of x, 64 bytes). Two match
+// the launch shape, which leaves every lane about two chunks (choose_lanes, plan_launch).
+inline constexpr int kUnroll = 2;
+
+// n chunks, each kCols contiguous, aligned columns; chunk u starts `step` columns after
+// chunk u - 1 (step = lanes * kCols: the lane's next chunk), at xc / sc / yc for u = 0.
+// Every load is issued before any compute and store, so the lane has n chunks of x and
+// scale in flight at once instead of one.
+template <gq_dtype XD, gq_dtype SD, gq_output_kind K, int n>
+GQ_HOST_DEVICE void vector_chunks(const char* __restrict__ xc, const char* __restrict__ sc,
+                                  char* __restrict__ yc, int64_t step, bool has_offset,
+                                  float offset) {
+  constexpr int kN = kCols<XD>, kXs = Float<XD>::kSize, kSs = Float<SD>::kSize;
+  constexpr int kSLoads = kN * kSs / 16;
   constexpr int kOutWords = K == GQ_OUTPUT_INT8 ? kN / 4 : kN / 8;
-  uint32_t xw[8], sw[4 * kSLoads], out[kOutWords];
-  load16<2, Load::kStream>(xc, xw);
-  load16<kSLoads, Load::kReadOnly>(sc, sw);
-  for (int j = 0; j < kOutWords; ++j) out[j] = 0;
+  uint32_t xw[n][8], sw[n][4 * kSLoads];
   GQ_UNROLL
-  for (int i = 0; i < kN; ++i) {
-    const int32_t q = quantize<K>(unpack<XD>(xw, i), unpack<SD>(sw, i), has_offset, offset);
-    if constexpr (K == GQ_OUTPUT_INT8) {
-      out[i / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (i % 4));
-    } else {
-      out[i / 8] |= pack_nibble(q, i % 8);
+  for (int u = 0; u < n; ++u) load16<2, Load::kStream>(xc + u * step * kXs, xw[u]);
+  GQ_UNROLL
+  for (int u = 0; u < n; ++u) load16<kSLoads, Load::kReadOnly>(sc + u * step * kSs, sw[u]);
+  GQ_UNROLL
+  for (int u = 0; u < n; ++u) {
+    uint32_t out[kOutWords];
+    for (int j = 0; j < kOutWords; ++j) out[j] = 0;
+    GQ_UNROLL
+    for (int i = 0; i < kN; ++i) {
+      const int32_t q = quantize<K>(unpack<XD>(xw[u], i), unpack<SD>(sw[u], i), has_offset, offset);
+      if constexpr (K == GQ_OUTPUT_INT8) {
+        out[i / 4] |= (static_cast<uint32_t>(q) & 0xFFu) << (8 * (i % 4));
+      } else {
+        out[i / 8] |= pack_nibble(q, i % 8);
+      }
     }
+    // int8: one byte a column; int4: one word per 8 columns (step is a multiple of 8).
+    store_words<kOutWords>(yc + u * (K == GQ_OUTPUT_INT8 ? step : step / 2), out);
   }
-  store_words<kOutWords>(yc, out);
 }
 
-// A lane's share of row `row` in group g: its head and tail columns and its chunks.
+// A lane's share of row `row` in group g: its head and tail columns and its chunks, the
+// chunks kUnroll at a time (chunks lane, lane + lanes, ...), then any it has left singly.
 template <gq_dtype XD, gq_dtype SD, gq_output_kind K>
 GQ_HOST_DEVICE void quantize_row(const Params& p, int64_t row, int64_t g, int64_t lane,
                                  bool has_offset, float offset) {
   constexpr int kXs = Float<XD>::kSize, kSs = Float<SD>::kSize, kN = kCols<XD>;
   constexpr int kYs = K == GQ_OUTPUT_INT8 ? 1 : 4;
-  const char* xr = p.x + row * p.x_stride0 * kXs;
-  const char* sr = p.scale + g * p.scale_stride0 * kSs;
-  char* yr = p.y + row * p.y_stride0 * kYs;
+  const char* __restrict__ xr = p.x + row * p.x_stride0 * kXs;
+  const char* __restrict__ sr = p.scale + g * p.scale_stride0 * kSs;
+  char* __restrict__ yr = p.y + row * p.y_stride0 * kYs;
   const int64_t head = vector_start<XD, SD, K>(p, xr, sr, yr);
   if (head < 0) {
     scalar_columns<XD, SD, K>(p, xr, sr, yr, 0, p.N, lane, has_offset, offset);
@@ -369,10 +424,20 @@ GQ_HOST_DEVICE void quantize_row(const Params& p, int64_t row, int64_t g, int64_
   }
   const int64_t chunks = (p.N - head) / kN, tail = head + chunks * kN;
   scalar_columns<XD, SD, K>(p, xr, sr, yr, 0, head, lane, has_offset, offset);
-  for (int64_t c = lane; c < chunks; c += p.lanes) {
+  const int64_t step = p.lanes * int64_t{kN};
+  const auto y_at = [&](int64_t col) {
+    return K == GQ_OUTPUT_INT8 ? yr + col : yr + 4 * (col / 8);
+  };
+  int64_t c = lane;
+  for (; c + (kUnroll - 1) * int64_t{p.lanes} < chunks; c += kUnroll * int64_t{p.lanes}) {
     const int64_t col = head + c * kN;
-    char* yc = K == GQ_OUTPUT_INT8 ? yr + col : yr + 4 * (col / 8);
-    vector_chunk<XD, SD, K>(xr + col * kXs, sr + col * kSs, yc, has_offset, offset);
+    vector_chunks<XD, SD, K, kUnroll>(xr + col * kXs, sr + col * kSs, y_at(col), step, has_offset,
+                                      offset);
+  }
+  for (; c < chunks; c += p.lanes) {  // the lane's last chunk when its count is odd
+    const int64_t col = head + c * kN;
+    vector_chunks<XD, SD, K, 1>(xr + col * kXs, sr + col * kSs, y_at(col), step, has_offset,
+                                offset);
   }
   scalar_columns<XD, SD, K>(p, xr, sr, yr, tail, p.N, lane, has_offset, offset);
 }
@@ -400,9 +465,20 @@ GQ_HOST_DEVICE Failure run_thread(const Params& p, int64_t tid, int64_t num_thre
   const float offset = has_offset ? load_scalar<SD, true>(p.offset) : 0.0f;
   const int shift = log2_of_power_of_two(p.lanes);
   const int64_t lane = tid & (p.lanes - 1), slots = num_threads >> shift;
+  // The row's group: a binary search for the thread's first row, then carried forward
+  // (next_group), so a thread that strides over many rows pays about one search in all.
+  // Every lane of a row computes the same g from the same entries (broadcast loads in a
+  // warp); nothing is exchanged between threads, so this holds for every lanes/rows
+  // mapping, teams spanning blocks included, with no barrier in the row loop.
+  int64_t g = 0, end = 0;
   for (int64_t row = tid >> shift; row < p.M; row += slots) {
     Failure f{Failure::kNone, 0, 0, 0};
-    const int64_t g = find_group(p, row, &f);
+    if (row < slots) {  // the first row of this thread
+      g = find_group(p, row, &f);
+      if (f.code == Failure::kNone) end = group_end_at(p, g);
+    } else {
+      g = next_group(p, row, g, &end, &f);
+    }
     if (f.code != Failure::kNone) return f;
     quantize_row<XD, SD, K>(p, row, g, lane, has_offset, offset);
   }

@@ -144,6 +144,110 @@ TEST_P(CudaBody, MatchesReferenceOverSimulatedGrids) {
   EXPECT_GT(checked, 0);
 }
 
+// The unrolled chunk loop (kUnroll chunks a step, then the lane's leftover chunk), with
+// and without a scalar head, with every tail: rows of 0..11 chunks after the head, spread
+// over 1, 2 and 4 lanes, so each lane's chunk count is even, odd or zero. Rows padded to
+// 16 bytes keep every row on the vector path (checked); rows of stride N + 1 drift in and
+// out of it.
+TEST_P(CudaBody, UnrolledChunksWithLeftoversHeadsAndTails) {
+  const auto [xd, sd, kind] = GetParam();
+  using groupquant::detail::dtype_size;
+  const int64_t xs = dtype_size(xd), ss = dtype_size(sd), cols = 32 / xs;
+  const bool int8 = kind == GQ_OUTPUT_INT8;
+  const int64_t store_bytes = int8 ? cols : cols / 2;
+  std::mt19937 rng(99 + 16 * xd + 4 * sd + kind);
+  int vector_rows = 0, checked = 0;
+  for (const int64_t ex : int8 ? std::vector<int64_t>{0, 1, 3} : std::vector<int64_t>{0}) {
+    const int64_t head = (16 - ex * xs % 16) % 16 / xs;
+    const int64_t es = (16 / ss - head % (16 / ss)) % (16 / ss);
+    const int64_t ey = int8 ? (store_bytes - head % store_bytes) % store_bytes : 0;
+    const std::vector<int64_t> tails = int8         ? std::vector<int64_t>{0, 1, cols - 1}
+                                       : cols == 16 ? std::vector<int64_t>{0, 8}
+                                                    : std::vector<int64_t>{0};
+    for (int64_t chunks = 0; chunks <= 11; ++chunks) {
+      for (const int64_t tail : tails) {
+        const int64_t N = head + chunks * cols + tail;
+        if (N == 0 || (!int8 && N % 8 != 0)) continue;
+        for (const bool padded : {true, false}) {
+          const auto round16 = [](int64_t n, int64_t size) {
+            const int64_t per = 16 / size;
+            return (n + per - 1) / per * per;
+          };
+          const int64_t M = 5, G = 2, y_cols = int8 ? N : N / 8;
+          Call c;
+          c.kind = kind;
+          c.x = Tensor(xd, {M, N}, {padded ? round16(N, xs) : N + 1, 1}, ex);
+          for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+          c.scale = Tensor(sd, {G, N}, {round16(N, ss), 1}, es);
+          std::uniform_real_distribution<float> sv(-3.0f, 3.0f);
+          for (int64_t i = 0; i < G * N; ++i) c.scale.set_float(i, sv(rng));
+          c.group_index = Tensor::ints(GQ_DTYPE_INT64, {G}, {2, M});
+          c.with_offset = chunks % 2 == 1;
+          c.offset = Tensor(sd, {});
+          c.offset.set_float(0, 0.5f);
+          const gq_dtype yd = int8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32;
+          c.y = Tensor(yd, {M, y_cols}, {round16(y_cols, dtype_size(yd)), 1}, ey);
+          Tensor probe = c.y;
+          const cu::Params params = cu::make_params(c.problem(probe));
+          cu::dispatch(xd, sd, kind, [&](auto x, auto s, auto k) {
+            constexpr gq_dtype XD = decltype(x)::value, SD = decltype(s)::value;
+            constexpr gq_output_kind K = decltype(k)::value;
+            const int64_t start =  // row 0, group 0
+                cu::vector_start<XD, SD, K>(params, params.x, params.scale, params.y);
+            if (padded && chunks > 0) {
+              EXPECT_EQ(start, head) << "N=" << N << " ex=" << ex;
+            }
+            vector_rows += start >= 0;
+          });
+          const Tensor expected = c.reference();
+          for (const int32_t lanes : {1, 2, 4}) {
+            Tensor got = c.y;
+            const SimResult r = c.run(got, 1, lanes);
+            ASSERT_TRUE(r.codes.empty()) << "failure code " << *r.codes.begin();
+            ASSERT_EQ(got.storage(), expected.storage())
+                << "N=" << N << " chunks=" << chunks << " tail=" << tail << " ex=" << ex
+                << " padded=" << padded << " lanes=" << lanes;
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(vector_rows, 10);
+  EXPECT_GT(checked, 0);
+}
+
+// Many rows per thread (one block, few row slots), so each thread carries its group over
+// dozens of rows: past empty groups, one group per row, and far jumps (the gallop).
+TEST_P(CudaBody, GroupCarriedAcrossGridStrideRows) {
+  const auto [xd, sd, kind] = GetParam();
+  std::mt19937 rng(7 + 16 * xd + 4 * sd + kind);
+  const int64_t M = 700, N = 16;
+  for (const int64_t G : {int64_t{1}, int64_t{5}, int64_t{300}, M, int64_t{2000}}) {
+    Call c;
+    c.kind = kind;
+    c.x = Tensor(xd, {M, N});
+    for (int64_t i = 0; i < M * N; ++i) c.x.set_float(i, gqtest::interesting_value(rng));
+    c.scale = Tensor(sd, {G, N});
+    std::uniform_int_distribution<int> q(-12, 12);
+    for (int64_t i = 0; i < G * N; ++i) c.scale.set_float(i, 0.25f * static_cast<float>(q(rng)));
+    std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
+    if (G == M) {
+      for (int64_t g = 0; g < G; ++g) ends[g] = g + 1;  // one row a group
+    }
+    c.group_index = Tensor::ints(GQ_DTYPE_INT32, {G}, ends);
+    c.y = Tensor(kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
+                 {M, kind == GQ_OUTPUT_INT8 ? N : N / 8});
+    const Tensor expected = c.reference();
+    for (const int32_t lanes : {1, 32, 128}) {  // 256, 8 and 2 row slots
+      Tensor got = c.y;
+      const SimResult r = c.run(got, 1, lanes);
+      ASSERT_TRUE(r.codes.empty()) << "G=" << G << " failure code " << *r.codes.begin();
+      ASSERT_EQ(got.storage(), expected.storage()) << "G=" << G << " lanes=" << lanes;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDtypes, CudaBody,
                          ::testing::Combine(::testing::ValuesIn(gqtest::kFloatDtypes),
                                             ::testing::ValuesIn(gqtest::kFloatDtypes),
@@ -291,6 +395,76 @@ TEST(CudaBodyGroupIndex, NonMonotoneButSearchableStillFails) {
   EXPECT_EQ(r.first.index, 1);
   EXPECT_EQ(r.first.value, 2);
   EXPECT_EQ(r.first.other, 5);
+}
+
+// next_group, from every earlier row's group, lands on find_group's answer for a valid
+// group_index (empty groups included) and carries group_index[g] along.
+TEST(CudaBodyGroups, CarriedGroupEqualsTheSearch) {
+  std::mt19937 rng(21);
+  const int64_t M = 90;
+  for (const int64_t G : {1, 2, 3, 8, 33, 90, 200}) {
+    std::vector<int64_t> ends = gqtest::random_group_ends(rng, M, G);
+    cu::Params p{};
+    p.M = M, p.G = G;
+    p.group_index = reinterpret_cast<const char*>(ends.data());
+    p.group_index_stride = 1, p.group_index_is_int64 = 1;
+    for (int64_t prev = 0; prev < M; ++prev) {
+      Failure f{Failure::kNone, 0, 0, 0};
+      const int64_t g0 = cu::find_group(p, prev, &f);
+      ASSERT_EQ(f.code, Failure::kNone);
+      for (int64_t row = prev + 1; row < M; ++row) {
+        int64_t end = ends[g0];
+        const int64_t g = cu::next_group(p, row, g0, &end, &f);
+        Failure fs{Failure::kNone, 0, 0, 0};
+        ASSERT_EQ(g, cu::find_group(p, row, &fs))
+            << "G=" << G << " prev=" << prev << " row=" << row;
+        ASSERT_EQ(f.code, Failure::kNone);
+        ASSERT_EQ(end, ends[g]);
+      }
+    }
+  }
+}
+
+// Whatever group_index holds, a carried search keeps find_group's guarantee: g in [0, G],
+// group_index[g - 1] <= row < group_index[g] when g < G (so the row is consistently
+// owned), and kRowUnowned exactly when g == G; it reads only entries in [0, G) (the
+// vector ends there; ASan builds would see more).
+TEST(CudaBodyGroups, CarriedGroupOnGarbageStaysInBounds) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t M = 40;
+    std::uniform_int_distribution<int64_t> gd(1, 30), value(-3, M + 3), skip(1, 9);
+    const int64_t G = gd(rng);
+    std::vector<int64_t> ends(G);
+    for (auto& e : ends) e = value(rng);
+    if (trial % 3 == 0) std::sort(ends.begin(), ends.end());  // sorted but not ending at M
+    cu::Params p{};
+    p.M = M, p.G = G;
+    p.group_index = reinterpret_cast<const char*>(ends.data());
+    p.group_index_stride = 1, p.group_index_is_int64 = 1;
+    Failure f{Failure::kNone, 0, 0, 0};
+    int64_t row = skip(rng) - 1;
+    int64_t g = cu::find_group(p, row, &f);
+    int64_t end = g < G ? ends[g] : 0;
+    while (f.code == Failure::kNone) {
+      row += skip(rng);
+      if (row >= M) break;
+      g = cu::next_group(p, row, g, &end, &f);
+      ASSERT_GE(g, 0);
+      ASSERT_LE(g, G);
+      if (g == G) {
+        EXPECT_EQ(f.code, Failure::kRowUnowned);
+        EXPECT_EQ(f.other, row);
+      } else {
+        ASSERT_EQ(f.code, Failure::kNone);
+        EXPECT_GT(ends[g], row);
+        EXPECT_EQ(end, ends[g]);
+        if (g > 0) {
+          EXPECT_LE(ends[g - 1], row);
+        }
+      }
+    }
+  }
 }
 
 // ---- 64-bit indexing: a row past 2^32, whose element and byte offsets overflow 32 bits,
