@@ -102,6 +102,6 @@ def test_environment_variable_is_what_cpu_isa_reports():
     )
     assert bad.returncode != 0
     assert (
-        "RuntimeError: GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512, neon: got 'mmx'"
-        in bad.stderr
+        "RuntimeError: GROUPQUANT_CPU_ISA must be one of auto, scalar, avx2, avx512, neon: "
+        "got 'mmx'" in bad.stderr
     )
