@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <new>
+#include <stdexcept>
 #include <string>
 
 #include "src/cuda/group_quant.cuh"
@@ -137,7 +138,7 @@ void launch(const Problem& pr, cudaStream_t stream) {
                 std::to_string(m.remainder) + " bytes past one");
   }
   Params p = make_params(pr);
-  dispatch(pr.x_dtype, pr.scale_dtype, pr.kind, [&](auto xd, auto sd, auto k) {
+  const bool listed = dispatch(pr.x_dtype, pr.scale_dtype, pr.kind, [&](auto xd, auto sd, auto k) {
     constexpr gq_dtype XD = decltype(xd)::value, SD = decltype(sd)::value;
     constexpr gq_output_kind K = decltype(k)::value;
     const LaunchShape shape =
@@ -146,6 +147,8 @@ void launch(const Problem& pr, cudaStream_t stream) {
     group_quant_kernel<XD, SD, K>
         <<<static_cast<unsigned>(shape.blocks), kBlockThreads, 0, stream>>>(p);
   });
+  // Validation admits only the list's combinations; anything else is a bug here.
+  if (!listed) throw std::logic_error("no npu_group_quant CUDA kernel for a validated call");
   if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) throw_cuda(e, "kernel launch");
 }
 

@@ -31,6 +31,8 @@
 #include <cstring>
 
 #include "src/element.h"
+#include "src/kernel_list.h"
+#include "src/output_kind.h"
 #include "src/problem.h"
 #include "src/validate.h"
 
@@ -226,8 +228,9 @@ template <gq_output_kind K>
 GQ_HOST_DEVICE int32_t quantize(float x, float s, bool has_offset, float offset) {
   float v = mul_rn(x, s);
   if (has_offset) v = add_rn(v, offset);
-  return K == GQ_OUTPUT_INT8 ? to_int_saturate(v, kInt8Min, kInt8Max)
-                             : to_int_saturate(v, kInt4Min, kInt4Max);
+  static_assert(K == GQ_OUTPUT_INT8 || K == GQ_OUTPUT_INT4_PACKED, "npu_group_quant's kinds");
+  constexpr OutputTraits kOut = output_traits(K);
+  return to_int_saturate(v, kOut.lo, kOut.hi);
 }
 
 // ---- Groups -------------------------------------------------------------------------------
@@ -492,33 +495,19 @@ struct Tag {
   static constexpr auto value = V;
 };
 
-template <gq_dtype XD, typename Fn>
-void dispatch_scale(gq_dtype s, gq_output_kind k, Fn&& fn) {
-  const auto with_kind = [&](auto sd) {
-    if (k == GQ_OUTPUT_INT8) {
-      fn(Tag<XD>{}, sd, Tag<GQ_OUTPUT_INT8>{});
-    } else {
-      fn(Tag<XD>{}, sd, Tag<GQ_OUTPUT_INT4_PACKED>{});
-    }
-  };
-  if (s == GQ_DTYPE_FLOAT32) {
-    with_kind(Tag<GQ_DTYPE_FLOAT32>{});
-  } else if (s == GQ_DTYPE_FLOAT16) {
-    with_kind(Tag<GQ_DTYPE_FLOAT16>{});
-  } else {
-    with_kind(Tag<GQ_DTYPE_BFLOAT16>{});
-  }
-}
-
+// Calls fn(Tag<x>, Tag<scale>, Tag<kind>) for the validated combination: one case per
+// entry of npu_group_quant's dtype list (src/kernel_list.h), so the kernels instantiated
+// are exactly the list's. Returns false for a combination the list lacks.
 template <typename Fn>
-void dispatch(gq_dtype x, gq_dtype s, gq_output_kind k, Fn&& fn) {
-  if (x == GQ_DTYPE_FLOAT32) {
-    dispatch_scale<GQ_DTYPE_FLOAT32>(s, k, fn);
-  } else if (x == GQ_DTYPE_FLOAT16) {
-    dispatch_scale<GQ_DTYPE_FLOAT16>(s, k, fn);
-  } else {
-    dispatch_scale<GQ_DTYPE_BFLOAT16>(s, k, fn);
+bool dispatch(gq_dtype x, gq_dtype s, gq_output_kind k, Fn&& fn) {
+#define GQ_CUDA_GROUP_QUANT_CASE_(ctx, xt, st, out)                                \
+  if (x == GQ_DTYPE_OF_##xt && s == GQ_DTYPE_OF_##st && k == GQ_KIND_OF_##out) {   \
+    fn(Tag<GQ_DTYPE_OF_##xt>{}, Tag<GQ_DTYPE_OF_##st>{}, Tag<GQ_KIND_OF_##out>{}); \
+    return true;                                                                   \
   }
+  GQ_GROUP_QUANT_TYPES(GQ_CUDA_GROUP_QUANT_CASE_, unused)
+#undef GQ_CUDA_GROUP_QUANT_CASE_
+  return false;
 }
 
 // The kernel reads elements with typed loads, so every base pointer must be aligned to
@@ -537,7 +526,7 @@ inline Misaligned misaligned_argument(const Problem& pr) {
               {"scale", pr.scale, dtype_size(pr.scale_dtype)},
               {"group_index", pr.group_index, dtype_size(pr.group_index_dtype)},
               {"offset", pr.offset, dtype_size(pr.scale_dtype)},
-              {"y", pr.y, pr.kind == GQ_OUTPUT_INT8 ? 1 : 4}};
+              {"y", pr.y, output_traits(pr.kind).word_bytes}};
   for (const auto& a : args) {
     const auto remainder = static_cast<int64_t>(reinterpret_cast<uintptr_t>(a.ptr) % a.size);
     if (a.ptr != nullptr && remainder != 0) return {a.name, a.size, remainder};
