@@ -10,6 +10,7 @@
 #include "src/cpu/isa.h"
 #include "src/reference/dynamic_quant_ref.h"
 #include "src/reference/group_quant_ref.h"
+#include "src/status.h"
 #include "src/validate.h"
 
 namespace groupquant {
@@ -60,35 +61,11 @@ namespace {
 
 thread_local std::string last_error;
 
-template <typename Fn>
-gq_status guarded(Fn&& fn) {
-  try {
-    fn();
-    last_error.clear();
-    return GQ_STATUS_SUCCESS;
-  } catch (const groupquant::Error& e) {
-    last_error = e.what();
-    return GQ_STATUS_INVALID_ARGUMENT;
-  } catch (const groupquant::Unsupported& e) {
-    last_error = e.what();
-    return GQ_STATUS_UNSUPPORTED;
-  } catch (const std::bad_alloc&) {
-    last_error = "out of memory";
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (...) {
-    last_error = "unknown error";
-    return GQ_STATUS_INTERNAL_ERROR;
-  }
-}
-
 }  // namespace
 
 namespace groupquant::detail {
-// For C entry points defined in other libraries (groupquant_cuda): what gq_last_error()
-// returns on this thread.
+// What gq_last_error() returns on this thread: set by guarded() (src/status.h) for every C
+// entry point, this library's and groupquant_cuda's alike.
 void set_last_error(const char* message) { last_error = message; }
 }  // namespace groupquant::detail
 
@@ -96,7 +73,7 @@ extern "C" {
 
 gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_dtype,
                          int64_t out_shape[2]) {
-  return guarded([&] {
+  return groupquant::detail::guarded([&] {
     const groupquant::OutputSpec spec = groupquant::detail::validate_output_spec(x, kind);
     if (out_dtype == nullptr || out_shape == nullptr) {
       throw groupquant::Error("out_dtype and out_shape must not be null");
@@ -110,7 +87,7 @@ gq_status gq_output_spec(const gq_tensor* x, gq_output_kind kind, gq_dtype* out_
 gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale, const gq_tensor* group_index,
                          const gq_tensor* offset, gq_output_kind kind, const gq_options* options,
                          const gq_tensor* y) {
-  return guarded([&] {
+  return groupquant::detail::guarded([&] {
     const groupquant::detail::Problem p = groupquant::detail::validate_arguments(
         {x, scale, group_index, offset, kind, y}, groupquant::detail::GroupIndexCheck::kOnHost);
     groupquant::detail::run_cpu(p, options != nullptr ? *options : gq_options{});
@@ -119,7 +96,7 @@ gq_status gq_group_quant(const gq_tensor* x, const gq_tensor* scale, const gq_te
 
 gq_status gq_dynamic_quant_output_spec(const gq_tensor* x, const gq_dynamic_quant_config* config,
                                        gq_dtype* y_dtype, int32_t* y_ndim, int64_t y_shape[8]) {
-  return guarded([&] {
+  return groupquant::detail::guarded([&] {
     const groupquant::DynamicOutputSpec spec =
         groupquant::detail::validate_dynamic_output_spec(x, config);
     if (y_dtype == nullptr || y_ndim == nullptr || y_shape == nullptr) {
@@ -135,7 +112,7 @@ gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
                            const gq_tensor* group_index, const gq_dynamic_quant_config* config,
                            const gq_options* options, const gq_tensor* y, const gq_tensor* scale,
                            const gq_tensor* offset) {
-  return guarded([&] {
+  return groupquant::detail::guarded([&] {
     const groupquant::detail::DynamicProblem p = groupquant::detail::validate_dynamic_arguments(
         {x, smooth_scales, group_index, config, y, scale, offset},
         groupquant::detail::GroupIndexCheck::kOnHost);
@@ -146,7 +123,7 @@ gq_status gq_dynamic_quant(const gq_tensor* x, const gq_tensor* smooth_scales,
 const char* gq_last_error(void) { return last_error.c_str(); }
 
 gq_status gq_set_cpu_isa(const char* name) {
-  return guarded([&] {
+  return groupquant::detail::guarded([&] {
     using groupquant::detail::Isa;
     const std::string_view requested = name != nullptr ? name : "";
     if (requested == "auto") {

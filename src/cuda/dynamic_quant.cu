@@ -12,6 +12,7 @@
 
 #include "src/cuda/dynamic_quant.cuh"
 #include "src/kernel_list.h"
+#include "src/status.h"
 #include "src/validate.h"
 
 // The device-side assertion handler, as in group_quant.cu (kept under NDEBUG).
@@ -186,28 +187,10 @@ extern "C" gq_status gq_dynamic_quant_cuda(const gq_tensor* x, const gq_tensor* 
                                            const gq_dynamic_quant_config* config, void* stream,
                                            const gq_tensor* y, const gq_tensor* scale,
                                            const gq_tensor* offset) {
-  using groupquant::detail::set_last_error;
-  try {
+  return groupquant::detail::guarded([&] {
     const groupquant::detail::DynamicProblem p = groupquant::detail::validate_dynamic_arguments(
         {x, smooth_scales, group_index, config, y, scale, offset},
         groupquant::detail::GroupIndexCheck::kOnDevice);
     groupquant::detail::cuda::launch(p, static_cast<cudaStream_t>(stream));
-    set_last_error("");
-    return GQ_STATUS_SUCCESS;
-  } catch (const groupquant::Error& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_INVALID_ARGUMENT;
-  } catch (const groupquant::DeviceError& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_DEVICE_ERROR;
-  } catch (const std::bad_alloc&) {
-    set_last_error("out of memory");
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (const std::exception& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (...) {
-    set_last_error("unknown error");
-    return GQ_STATUS_INTERNAL_ERROR;
-  }
+  });
 }

@@ -13,6 +13,7 @@
 
 #include "src/cuda/group_quant.cuh"
 #include "src/cuda/launch_shape.h"
+#include "src/status.h"
 #include "src/validate.h"
 
 // The device-side assertion handler, declared exactly as glibc's <assert.h> does (which
@@ -171,27 +172,9 @@ void group_quant_cuda(const gq_tensor& x, const gq_tensor& scale, const gq_tenso
 extern "C" gq_status gq_group_quant_cuda(const gq_tensor* x, const gq_tensor* scale,
                                          const gq_tensor* group_index, const gq_tensor* offset,
                                          gq_output_kind kind, void* stream, const gq_tensor* y) {
-  using groupquant::detail::set_last_error;
-  try {
+  return groupquant::detail::guarded([&] {
     const groupquant::detail::Problem p = groupquant::detail::validate_arguments(
         {x, scale, group_index, offset, kind, y}, groupquant::detail::GroupIndexCheck::kOnDevice);
     groupquant::detail::cuda::launch(p, static_cast<cudaStream_t>(stream));
-    set_last_error("");
-    return GQ_STATUS_SUCCESS;
-  } catch (const groupquant::Error& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_INVALID_ARGUMENT;
-  } catch (const groupquant::DeviceError& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_DEVICE_ERROR;
-  } catch (const std::bad_alloc&) {
-    set_last_error("out of memory");
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (const std::exception& e) {
-    set_last_error(e.what());
-    return GQ_STATUS_INTERNAL_ERROR;
-  } catch (...) {
-    set_last_error("unknown error");
-    return GQ_STATUS_INTERNAL_ERROR;
-  }
+  });
 }
