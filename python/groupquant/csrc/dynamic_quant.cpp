@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "python/groupquant/csrc/empty_output.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
 namespace groupquant::torch_binding {
@@ -104,14 +105,17 @@ std::vector<at::Tensor> dynamic_quant_cpu(const at::Tensor& input,
       GQ_STATUS_SUCCESS) {
     fail();
   }
+  // Fresh outputs as npu_group_quant's (empty_output.h): huge pages advised for big ones.
   const auto options = input.options();
-  const TensorView y(
-      at::empty(at::IntArrayRef(y_shape, y_ndim), options.dtype(to_torch_dtype(y_dtype))),
-      TensorView::kWrite);
+  const TensorView y(empty_cpu_output(at::IntArrayRef(y_shape, y_ndim),
+                                      options.dtype(to_torch_dtype(y_dtype))),
+                     TensorView::kWrite);
   const auto lead = input.sizes().slice(0, input.dim() - 1);  // the spec checked rank >= 2
-  const TensorView scale(at::empty(lead, options.dtype(at::kFloat)), TensorView::kWrite);
+  const TensorView scale(empty_cpu_output(lead, options.dtype(at::kFloat)), TensorView::kWrite);
   std::optional<TensorView> offset;
-  if (asymmetric) offset.emplace(at::empty(lead, options.dtype(at::kFloat)), TensorView::kWrite);
+  if (asymmetric) {
+    offset.emplace(empty_cpu_output(lead, options.dtype(at::kFloat)), TensorView::kWrite);
+  }
 
   gq_options run{};
   run.parallel_for = &torch_parallel_for;
