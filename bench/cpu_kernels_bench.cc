@@ -15,9 +15,10 @@
 //                                        hardware threads, fewer for small calls); "colmajor"
 //                                        shapes read a column-major x (the tiled path)
 //   dynamic_quant/<shape>/<stream|plain>/threads:<t>  the full npu_dynamic_quant (A2, MoE
-//                                        smooth [E, H] through group_index) at bench_dynamic_quant.py's
-//                                        large shapes, with y streamed (non-temporal stores,
-//                                        what the driver does for calls this big) or not
+//                                        smooth [E, H] through group_index) at
+//                                        bench_dynamic_quant.py's large shapes, with y streamed
+//                                        (non-temporal stores, what the driver does for calls this
+//                                        big) or not
 // bytes_per_second counts bytes read from x plus bytes written to y (scale rows are
 // cache-resident and not counted), as XNNPACK's `bytes` counter does.
 #include <benchmark/benchmark.h>
@@ -276,7 +277,8 @@ void BM_dynamic_quant(benchmark::State& state, Shape s, bool stream) {
   std::sort(ends.begin(), ends.end());
   ends.back() = s.M;
   const int64_t x_shape[2] = {s.M, s.N}, s_shape[2] = {s.G, s.N}, g_shape[1] = {s.G};
-  const int64_t y_shape[2] = {s.M, s.kind == GQ_OUTPUT_INT8 ? s.N : s.N / 8}, scale_shape[1] = {s.M};
+  const int64_t y_shape[2] = {s.M, s.kind == GQ_OUTPUT_INT8 ? s.N : s.N / 8},
+                scale_shape[1] = {s.M};
   const gq_tensor xt{x.get(), 2, s.x_dtype, x_shape, nullptr, 0};
   const gq_tensor st{smooth.get(), 2, s.x_dtype, s_shape, nullptr, 0};
   const gq_tensor gt{ends.data(), 1, GQ_DTYPE_INT64, g_shape, nullptr, 0};

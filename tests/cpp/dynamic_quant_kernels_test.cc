@@ -68,8 +68,7 @@ std::vector<DynamicOp> op_variants(gq_output_kind kind) {
 std::string describe(const DynamicOp& op, bool smooth) {
   return std::string(op.chip_950 ? "950" : "A2") + (op.asymmetric ? " asymmetric" : " symmetric") +
          (op.scale_is_reciprocal ? " reciprocal-scale" : "") +
-         (op.stream_output ? " streaming" : "") +
-         (smooth ? " with smooth" : " without smooth");
+         (op.stream_output ? " streaming" : "") + (smooth ? " with smooth" : " without smooth");
 }
 
 // Row contents, chosen per call.

@@ -238,22 +238,22 @@ TEST(DynamicQuantCpu, MatchesReferenceOnRandomProblems) {
               // Threads, and the streaming-store path (for calls far larger than cache)
               // forced on or off.
               for (int32_t threads : {1, 3})
-              for (bool stream : {false, true}) {
-                const auto got = p.outputs();
-                gq_options options{};
-                options.num_threads = threads;
-                const int64_t saved = groupquant::detail::streaming_min_bytes();
-                groupquant::detail::set_streaming_min_bytes(stream ? 0 : INT64_MAX);
-                p.run_cpu(got, options);
-                groupquant::detail::set_streaming_min_bytes(saved);
-                const std::string what = p.description + " threads=" + std::to_string(threads) +
-                                         (stream ? " streaming" : "");
-                // Whole storage: every element and every padding byte left alone.
-                ASSERT_EQ(got.y.storage(), want.y.storage()) << "y " << what;
-                ASSERT_EQ(got.scale.storage(), want.scale.storage()) << "scale " << what;
-                ASSERT_EQ(got.offset.storage(), want.offset.storage()) << "offset " << what;
-                ++checked;
-              }
+                for (bool stream : {false, true}) {
+                  const auto got = p.outputs();
+                  gq_options options{};
+                  options.num_threads = threads;
+                  const int64_t saved = groupquant::detail::streaming_min_bytes();
+                  groupquant::detail::set_streaming_min_bytes(stream ? 0 : INT64_MAX);
+                  p.run_cpu(got, options);
+                  groupquant::detail::set_streaming_min_bytes(saved);
+                  const std::string what = p.description + " threads=" + std::to_string(threads) +
+                                           (stream ? " streaming" : "");
+                  // Whole storage: every element and every padding byte left alone.
+                  ASSERT_EQ(got.y.storage(), want.y.storage()) << "y " << what;
+                  ASSERT_EQ(got.scale.storage(), want.scale.storage()) << "scale " << what;
+                  ASSERT_EQ(got.offset.storage(), want.offset.storage()) << "offset " << what;
+                  ++checked;
+                }
             }
           }
         }

@@ -107,9 +107,9 @@ std::vector<at::Tensor> dynamic_quant_cpu(const at::Tensor& input,
   }
   // Fresh outputs as npu_group_quant's (empty_output.h): huge pages advised for big ones.
   const auto options = input.options();
-  const TensorView y(empty_cpu_output(at::IntArrayRef(y_shape, y_ndim),
-                                      options.dtype(to_torch_dtype(y_dtype))),
-                     TensorView::kWrite);
+  const TensorView y(
+      empty_cpu_output(at::IntArrayRef(y_shape, y_ndim), options.dtype(to_torch_dtype(y_dtype))),
+      TensorView::kWrite);
   const auto lead = input.sizes().slice(0, input.dim() - 1);  // the spec checked rank >= 2
   const TensorView scale(empty_cpu_output(lead, options.dtype(at::kFloat)), TensorView::kWrite);
   std::optional<TensorView> offset;
