@@ -11,8 +11,8 @@ group_index, int8 or int4), contenders called in turn:
   asym     ``groupquant.npu_dynamic_quant_asymmetric`` on the same input (no target; its
            ratio to the copy says what the max/min reduction and the offset cost).
 GB/s is (x + y + scale bytes) / time (the smooth rows are cache-resident and not counted).
-Times are medians over rounds that call the contenders in turn; every ratio compares two
-contenders timed in the same process.
+Times are medians over rounds that call the contenders in turn (a decode-size sample times
+200 back-to-back calls); every ratio compares two contenders timed in the same process.
 
 Each shape runs in fresh subprocesses, once per process kind, as in bench_op.py:
   default   a plain ``python`` process (glibc's allocator): every block over 32 MiB is a
@@ -103,14 +103,19 @@ def worker(shape_name, rounds, measure_memory):
         for c in CONTENDERS:
             memory[c] = peak_rise_mib(fns[c])
 
+    # A decode-size sample times `inner` back-to-back calls, as in bench_op.py: one call
+    # is shorter than the timer's and the scheduler's noise.
+    inner = 200 if kind == "decode" else 1
     times = {c: [] for c in CONTENDERS}
     for r in range(rounds):
         k = r % len(CONTENDERS)
         order = CONTENDERS[k:] + CONTENDERS[:k]
         for c in order:
+            fn = fns[c]
             t0 = time.perf_counter()
-            fns[c]()
-            times[c].append(time.perf_counter() - t0)
+            for _ in range(inner):
+                fn()
+            times[c].append((time.perf_counter() - t0) / inner)
     return {
         "shape": name,
         "M": M,
@@ -121,6 +126,7 @@ def worker(shape_name, rounds, measure_memory):
         "kind": kind,
         "bytes": x_bytes + y_bytes + scale_bytes,
         "rounds": rounds,
+        "inner": inner,
         "median_s": {c: statistics.median(times[c]) for c in CONTENDERS},
         "min_s": {c: min(times[c]) for c in CONTENDERS},
         "peak_rss_rise_mib": memory,
@@ -253,7 +259,7 @@ def main():
     for shape in DYNAMIC_SHAPES:
         if args.shapes != "all" and shape[6] != args.shapes:
             continue
-        rounds = args.rounds or (3 if args.quick else (15 if shape[6] == "large" else 200))
+        rounds = args.rounds or (3 if args.quick else (15 if shape[6] == "large" else 30))
         print(f"{shape[0]}: {rounds} rounds ...", file=sys.stderr, flush=True)
         row = {k: v for k, v in zip(("shape", "M", "N", "E", "x_dtype", "out", "kind"), shape)}
         for process in processes:
