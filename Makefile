@@ -247,12 +247,13 @@ deps-clang: deps
 	fi
 
 # ---- Benchmarks (never part of `make test` or CI): Google Benchmark of the core, then the
-# torch operator against a copy, torch eager and torch.compile (bench/bench_op.py). Results
+# torch operators against a copy, torch eager and torch.compile (bench/bench_op.py for
+# npu_group_quant, bench/bench_dynamic_quant.py for npu_dynamic_quant). Results
 # land in bench/results/. Quiet machine wanted: other load skews every number.
 BENCH_BUILD ?= build-bench
 BENCH_MIN_TIME ?= 0.2
 
-# libtcmalloc-minimal4: bench_op.py's "tcmalloc" rows preload it (LD_PRELOAD).
+# libtcmalloc-minimal4: the "tcmalloc" rows of both torch-level benches preload it (LD_PRELOAD).
 BENCH_PACKAGES := libtcmalloc-minimal4
 deps-bench: deps
 	@missing="$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done)"; \
@@ -271,6 +272,7 @@ bench: deps-bench install-python
 	$(BENCH_BUILD)/groupquant_cpu_bench --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_out=bench/results/cpu_kernels_bench.json --benchmark_out_format=json
 	$(PY) bench/bench_op.py
+	$(PY) bench/bench_dynamic_quant.py
 
 # ---- Style: clang-format (.clang-format) for C++/CUDA, ruff (pyproject.toml) for Python.
 CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' '*.hpp' '*.cpp' '*.cu' '*.cuh')

@@ -14,6 +14,11 @@
 //   group_quant/<shape>/threads:<t>      the full operator at MoE shapes, 1 thread and 0 (all
 //                                        hardware threads, fewer for small calls); "colmajor"
 //                                        shapes read a column-major x (the tiled path)
+//   dynamic_quant/<shape>/<stream|plain>/threads:<t>  the full npu_dynamic_quant (A2, MoE
+//                                        smooth [E, H] through group_index) at
+//                                        bench_dynamic_quant.py's large shapes, with y streamed
+//                                        (non-temporal stores, what the driver does for calls this
+//                                        big) or not
 // bytes_per_second counts bytes read from x plus bytes written to y (scale rows are
 // cache-resident and not counted), as XNNPACK's `bytes` counter does.
 #include <benchmark/benchmark.h>
@@ -254,6 +259,50 @@ void BM_group_quant(benchmark::State& state, Shape s) {
   state.SetLabel(groupquant::detail::isa_name(groupquant::detail::active_isa()));
 }
 
+// The full npu_dynamic_quant call, A2, smooth rows [E, H] chosen through group_index:
+// stream forces the streaming-store path on (as the driver picks it for these sizes) or
+// off, to compare the two in one run.
+void BM_dynamic_quant(benchmark::State& state, Shape s, bool stream) {
+  const int32_t threads = static_cast<int32_t>(state.range(0));
+  const int64_t x_bytes = s.M * s.N * dtype_bytes(s.x_dtype);
+  const int64_t y_bytes = s.kind == GQ_OUTPUT_INT8 ? s.M * s.N : s.M * s.N / 2;
+  Buffer x = alloc_buffer(x_bytes), smooth = alloc_buffer(s.G * s.N * dtype_bytes(s.x_dtype));
+  Buffer y = alloc_buffer(y_bytes), scale = alloc_buffer(s.M * 4);
+  fill(x.get(), s.x_dtype, s.M * s.N, false, 4);
+  fill(smooth.get(), s.x_dtype, s.G * s.N, true, 5);
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int64_t> cut(0, s.M);
+  std::vector<int64_t> ends(static_cast<size_t>(s.G));
+  for (int64_t& e : ends) e = cut(rng);
+  std::sort(ends.begin(), ends.end());
+  ends.back() = s.M;
+  const int64_t x_shape[2] = {s.M, s.N}, s_shape[2] = {s.G, s.N}, g_shape[1] = {s.G};
+  const int64_t y_shape[2] = {s.M, s.kind == GQ_OUTPUT_INT8 ? s.N : s.N / 8},
+                scale_shape[1] = {s.M};
+  const gq_tensor xt{x.get(), 2, s.x_dtype, x_shape, nullptr, 0};
+  const gq_tensor st{smooth.get(), 2, s.x_dtype, s_shape, nullptr, 0};
+  const gq_tensor gt{ends.data(), 1, GQ_DTYPE_INT64, g_shape, nullptr, 0};
+  const gq_tensor yt{y.get(), 2,       s.kind == GQ_OUTPUT_INT8 ? GQ_DTYPE_INT8 : GQ_DTYPE_INT32,
+                     y_shape, nullptr, 0};
+  const gq_tensor scale_t{scale.get(), 1, GQ_DTYPE_FLOAT32, scale_shape, nullptr, 0};
+  const gq_dynamic_quant_config config{s.kind, GQ_CHIP_A2, 0};
+  gq_options options{};
+  options.num_threads = threads;
+  const int64_t saved = groupquant::detail::streaming_min_bytes();
+  groupquant::detail::set_streaming_min_bytes(stream ? 0 : INT64_MAX);
+  for (auto _ : state) {
+    if (gq_dynamic_quant(&xt, &st, &gt, &config, &options, &yt, &scale_t, nullptr) !=
+        GQ_STATUS_SUCCESS) {
+      state.SkipWithError(gq_last_error());
+      break;
+    }
+    benchmark::ClobberMemory();
+  }
+  groupquant::detail::set_streaming_min_bytes(saved);
+  state.SetBytesProcessed(state.iterations() * (x_bytes + y_bytes));
+  state.SetLabel(groupquant::detail::isa_name(groupquant::detail::active_isa()));
+}
+
 void register_all() {
   const int hw = all_threads();
 #define GQ_CPU_GROUP_QUANT_KERNEL(isa, xt, st, out)                                              \
@@ -296,6 +345,18 @@ void register_all() {
         ->Arg(1)
         ->Arg(0)
         ->UseRealTime();
+  }
+  for (const Shape& s : kShapes) {
+    if (s.x_dtype == GQ_DTYPE_FLOAT32 || s.column_major_x || s.M < 4096) continue;
+    for (bool stream : {true, false}) {
+      benchmark::RegisterBenchmark(
+          (std::string("dynamic_quant/") + s.name + (stream ? "/stream" : "/plain")).c_str(),
+          BM_dynamic_quant, s, stream)
+          ->ArgName("threads")
+          ->Arg(1)
+          ->Arg(0)
+          ->UseRealTime();
+    }
   }
 }
 

@@ -39,6 +39,10 @@ struct DynamicOp {
   // A2 symmetric only: the returned scale is fl(1/q) (kernels 0/1/6/7/8) rather than
   // fl(m * c) (kernels 2/3/10/100); chosen from the shape by a2_scale_is_reciprocal().
   bool scale_is_reciprocal = false;
+  // CPU only, a storage hint that changes no result: the SIMD kernels that have a
+  // streaming-store variant write y's whole 64-byte lines with non-temporal stores. The
+  // CPU driver sets it for calls far larger than cache (src/cpu/row_stream.h).
+  bool stream_output = false;
 };
 
 // §2.2's kernel-selection table, as far as it decides the returned scale of the A2

@@ -4,9 +4,12 @@
 // 16-bit masked load, and a full-width load would read past n), with a lane mask that
 // keeps the copies' padding out of the reduction. Built with GQ_AVX2_FLAGS and
 // -ffp-contract=off (CMakeLists.txt); assumes the driver's default floating-point
-// environment, and rounds to integers with vroundps' immediate, not MXCSR.RC.
+// environment, and rounds to integers with vroundps' immediate, not MXCSR.RC. With
+// DynamicOp::stream_output the second pass streams y's whole 64-byte lines
+// (row_stream.h).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -210,50 +213,105 @@ inline __m128i nibble_pairs(__m128i b) {
 
 // The second pass: xs again, scaled, encoded, stored.
 template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
-void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, char* y) {
-  const Scaler<k950, kAsym> scaled(q);
-  constexpr OutputTraits kOut = output_traits(kKind);
-  constexpr bool kFp8 = kOut.encoding == Encoding::kFloat8;
-  const __m256 hi = _mm256_set1_ps(static_cast<float>(kOut.hi));
+struct Quantizer {
+  static constexpr OutputTraits kOut = output_traits(kKind);
+  static constexpr bool kFp8 = kOut.encoding == Encoding::kFloat8;
+  // Elements per 64-byte line of y.
+  static constexpr int64_t kLine = kOut.encoding == Encoding::kPackedInt4 ? 128 : 64;
+
+  const char* x;
+  const char* s;
+  Scaler<k950, kAsym> scaled;
+  __m256 hi = _mm256_set1_ps(static_cast<float>(kOut.hi));
+
   // Element i..i+7 of the row at (xp, sp) -> 8 int32: integers or fp8 codes.
-  auto encoded = [&](const char* xp, const char* sp, int64_t i) {
+  __m256i encoded(const char* xp, const char* sp, int64_t i) const {
     const __m256 v = scaled(smoothed8<kX, kSmooth>(xp, sp, i));
     if constexpr (kFp8) {
       return fp8_codes8<kKind>(v);
     } else {
       return round8(v, hi);
     }
-  };
-  auto bytes32 = [&](int64_t i) {
+  }
+  __m256i bytes32(int64_t i) const {
     return narrow32<kFp8>(encoded(x, s, i), encoded(x, s, i + 8), encoded(x, s, i + 16),
                           encoded(x, s, i + 24));
-  };
-  int64_t i = 0;
-  if constexpr (kOut.encoding == Encoding::kPackedInt4) {
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-      const __m256i pairs = nibble_pairs(bytes32(i));
-      _mm_storeu_si128(
-          reinterpret_cast<__m128i*>(y + i / 2),
-          _mm_packus_epi16(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1)));
+  }
+  // Packed int4: 32 elements at i -> 16 bytes.
+  __m128i packed16(int64_t i) const {
+    const __m256i pairs = nibble_pairs(bytes32(i));
+    return _mm_packus_epi16(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+  }
+  // The 32-byte half of a 64-byte line of y that starts at element i.
+  __m256i half_line(int64_t i) const {
+    if constexpr (kOut.encoding == Encoding::kPackedInt4) {
+      return _mm256_set_m128i(packed16(i + 32), packed16(i));
+    } else {
+      return bytes32(i);
     }
-    for (; i < n; i += kLanes) {  // n % 8 == 0: one int32 word each
-      const __m128i pairs = nibble_pairs(narrow8<false>(encoded(x, s, i)));
-      const int32_t word = _mm_cvtsi128_si32(_mm_packus_epi16(pairs, pairs));
-      std::memcpy(y + i / 2, &word, 4);
+  }
+
+  // Elements [i, n) into y (y points at element 0's output).
+  void plain(int64_t i, int64_t n, char* y) const {
+    if constexpr (kOut.encoding == Encoding::kPackedInt4) {  // n % 8 == 0, i % 8 == 0
+      for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i / 2), packed16(i));
+      }
+      for (; i < n; i += kLanes) {  // one int32 word each
+        const __m128i pairs = nibble_pairs(narrow8<false>(encoded(x, s, i)));
+        const int32_t word = _mm_cvtsi128_si32(_mm_packus_epi16(pairs, pairs));
+        std::memcpy(y + i / 2, &word, 4);
+      }
+    } else {
+      for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), bytes32(i));
+      }
+      for (; i + kLanes <= n; i += kLanes) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), narrow8<kFp8>(encoded(x, s, i)));
+      }
+      if (i < n) {
+        const Tail t(x, kSmooth ? s : nullptr, i, n - i);
+        alignas(16) char y_tail[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(y_tail), narrow8<kFp8>(encoded(t.x, t.s, 0)));
+        std::memcpy(y + i, y_tail, static_cast<size_t>(n - i));
+      }
     }
+  }
+
+  // Streaming-store variant (row_stream.h), as in dynamic_quant_avx512.cc: head and tail
+  // as plain(), whole 64-byte lines of y with vmovntdq, an sfence, and the next row's x
+  // prefetched meanwhile (never faults; the address is formed as an integer).
+  void streaming(int64_t n, char* y) const {
+    const int64_t misalign = static_cast<int64_t>(reinterpret_cast<uintptr_t>(y) & 63);
+    // A packed-int4 y off a 4-byte boundary never reaches a 64-byte one in whole words.
+    if (kOut.encoding == Encoding::kPackedInt4 && (misalign & 3) != 0) return plain(0, n, y);
+    const int64_t per_byte = kOut.encoding == Encoding::kPackedInt4 ? 2 : 1;
+    const int64_t head = std::min<int64_t>(n, per_byte * ((64 - misalign) & 63));
+    plain(0, head, y);
+    const uintptr_t next_row = reinterpret_cast<uintptr_t>(x) + static_cast<uintptr_t>(2 * n);
+    int64_t i = head;
+    for (; i + kLine <= n; i += kLine) {
+      for (int64_t b = 0; b < 2 * kLine; b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(next_row + static_cast<uintptr_t>(2 * i + b)),
+                     _MM_HINT_T1);
+      }
+      char* line = y + i / per_byte;
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(line), half_line(i));
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(line + 32), half_line(i + kLine / 2));
+    }
+    _mm_sfence();
+    plain(i, n, y);
+  }
+};
+
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
+void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, bool stream,
+                  char* y) {
+  const Quantizer<kX, kKind, kSmooth, k950, kAsym> quantizer{x, s, Scaler<k950, kAsym>(q)};
+  if (stream) {
+    quantizer.streaming(n, y);
   } else {
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), bytes32(i));
-    }
-    for (; i + kLanes <= n; i += kLanes) {
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), narrow8<kFp8>(encoded(x, s, i)));
-    }
-    if (i < n) {
-      const Tail t(x, kSmooth ? s : nullptr, i, n - i);
-      alignas(16) char y_tail[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(y_tail), narrow8<kFp8>(encoded(t.x, t.s, 0)));
-      std::memcpy(y + i, y_tail, static_cast<size_t>(n - i));
-    }
+    quantizer.plain(0, n, y);
   }
 }
 
@@ -264,9 +322,9 @@ void run_row(const char* x, const char* s, int64_t n, const DynamicOp& op, char*
   *scale = q.scale;
   if (offset != nullptr) *offset = q.offset;
   if (op.chip_950) {
-    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, y);
+    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op.stream_output, y);
   } else {
-    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, y);
+    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op.stream_output, y);
   }
 }
 

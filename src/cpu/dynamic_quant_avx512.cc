@@ -5,7 +5,9 @@
 // vector, the last n % 16 elements through masked loads and stores (masked-off lanes
 // never fault, so nothing outside [0, n) is touched). Built with GQ_AVX512_FLAGS and
 // -ffp-contract=off (CMakeLists.txt); assumes the driver's default floating-point
-// environment, and every float -> int convert rounds by its own immediate.
+// environment, and every float -> int convert rounds by its own immediate. With
+// DynamicOp::stream_output the second pass writes y's whole 64-byte lines with
+// non-temporal stores and prefetches the next row (row_stream.h).
 // GCC 12's -W(maybe-)uninitialized false positives inside the header: see row_avx512.cc.
 #pragma GCC diagnostic push
 #if !defined(__clang__)
@@ -15,6 +17,7 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <algorithm>
 #include <cstdint>
 
 #include "src/cpu/kernels.h"
@@ -191,35 +194,56 @@ inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
 
 // The second pass: xs again, scaled, encoded, stored.
 template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
-void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, char* y) {
-  const Scaler<k950, kAsym> scaled(q);
-  constexpr OutputTraits kOut = output_traits(kKind);
-  auto value = [&](int64_t i) { return scaled(smoothed16<kX, kSmooth>(x, s, i)); };
-  auto value_masked = [&](int64_t i, __mmask16 m) {
+struct Quantizer {
+  static constexpr OutputTraits kOut = output_traits(kKind);
+  // Elements per 64-byte line of y.
+  static constexpr int64_t kLine = kOut.encoding == Encoding::kPackedInt4 ? 128 : 64;
+
+  const char* x;
+  const char* s;
+  Scaler<k950, kAsym> scaled;
+  __m512 hi = _mm512_set1_ps(static_cast<float>(kOut.hi));
+
+  __m512 value(int64_t i) const { return scaled(smoothed16<kX, kSmooth>(x, s, i)); }
+  __m512 value_masked(int64_t i, __mmask16 m) const {
     return scaled(smoothed16_masked<kX, kSmooth>(x, s, i, m));
-  };
-  int64_t i = 0;
-  if constexpr (kOut.encoding == Encoding::kFloat8) {
-    auto codes = [](__m512 v) { return fp8_codes16<kKind>(v); };
-    for (; i + kLanes <= n; i += kLanes) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtepi32_epi8(codes(value(i))));
+  }
+  // 64 elements at i -> 64 saturated int8 in order: the packs work per 128-bit lane, the
+  // permute restores the order.
+  __m512i bytes64(int64_t i) const {
+    const __m512i w01 = _mm512_packs_epi32(round16(value(i), hi), round16(value(i + 16), hi));
+    const __m512i w23 = _mm512_packs_epi32(round16(value(i + 32), hi), round16(value(i + 48), hi));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
+  }
+  __m128i codes16(int64_t i) const { return _mm512_cvtepi32_epi8(fp8_codes16<kKind>(value(i))); }
+  // The kLine elements at i -> one 64-byte line of y.
+  __m512i line(int64_t i) const {
+    if constexpr (kOut.encoding == Encoding::kFloat8) {
+      __m512i l = _mm512_castsi128_si512(codes16(i));
+      l = _mm512_inserti32x4(l, codes16(i + 16), 1);
+      l = _mm512_inserti32x4(l, codes16(i + 32), 2);
+      return _mm512_inserti32x4(l, codes16(i + 48), 3);
+    } else if constexpr (kOut.encoding == Encoding::kInteger) {
+      return bytes64(i);
+    } else {  // packus works per 128-bit lane (8 bytes of each half); the permute restores order
+      const __m512i halves =
+          _mm512_packus_epi16(nibble_pairs(bytes64(i)), nibble_pairs(bytes64(i + 64)));
+      return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), halves);
     }
-    if (i < n) {
-      const __mmask16 m = tail_mask(n - i);
-      _mm512_mask_cvtepi32_storeu_epi8(y + i, m, codes(value_masked(i, m)));
-    }
-  } else {
-    const __m512 hi = _mm512_set1_ps(static_cast<float>(kOut.hi));
-    // 64 elements -> 64 saturated int8 in order: the packs work per 128-bit lane, the
-    // permute restores the order.
-    auto bytes64 = [&](int64_t j) {
-      const __m512i w01 = _mm512_packs_epi32(round16(value(j), hi), round16(value(j + 16), hi));
-      const __m512i w23 =
-          _mm512_packs_epi32(round16(value(j + 32), hi), round16(value(j + 48), hi));
-      const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-      return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
-    };
-    if constexpr (kOut.encoding == Encoding::kInteger) {
+  }
+
+  // Elements [i, n) into y (y points at element 0's output).
+  void plain(int64_t i, int64_t n, char* y) const {
+    if constexpr (kOut.encoding == Encoding::kFloat8) {
+      for (; i + kLanes <= n; i += kLanes) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), codes16(i));
+      }
+      if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_cvtepi32_storeu_epi8(y + i, m, fp8_codes16<kKind>(value_masked(i, m)));
+      }
+    } else if constexpr (kOut.encoding == Encoding::kInteger) {
       for (; i + 4 * kLanes <= n; i += 4 * kLanes) _mm512_storeu_si512(y + i, bytes64(i));
       for (; i + kLanes <= n; i += kLanes) {
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
@@ -229,7 +253,7 @@ void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, ch
         const __mmask16 m = tail_mask(n - i);
         _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, round16(value_masked(i, m), hi));
       }
-    } else {  // packed int4, n % 8 == 0: y has n / 2 bytes
+    } else {  // packed int4, n % 8 == 0 and i % 8 == 0: element j's nibble in byte j / 2
       for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i / 2),
                             _mm512_cvtepi16_epi8(nibble_pairs(bytes64(i))));
@@ -245,6 +269,42 @@ void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, ch
       }
     }
   }
+
+  // Streaming-store variant (row_stream.h): the unaligned head and the tail as plain(),
+  // whole 64-byte lines of y with vmovntdq, then an sfence that orders them before the
+  // kernel returns. Meanwhile the next row's x (the bytes after this one's: in a
+  // contiguous x) is prefetched, so the memory reads of the next first pass overlap this
+  // pass's arithmetic. A prefetch never faults; the address is formed as an integer.
+  void streaming(int64_t n, char* y) const {
+    const int64_t misalign = static_cast<int64_t>(reinterpret_cast<uintptr_t>(y) & 63);
+    // A packed-int4 y off a 4-byte boundary never reaches a 64-byte one in whole words.
+    if (kOut.encoding == Encoding::kPackedInt4 && (misalign & 3) != 0) return plain(0, n, y);
+    const int64_t per_byte = kOut.encoding == Encoding::kPackedInt4 ? 2 : 1;
+    const int64_t head = std::min<int64_t>(n, per_byte * ((64 - misalign) & 63));
+    plain(0, head, y);
+    const uintptr_t next_row = reinterpret_cast<uintptr_t>(x) + static_cast<uintptr_t>(2 * n);
+    int64_t i = head;
+    for (; i + kLine <= n; i += kLine) {
+      for (int64_t b = 0; b < 2 * kLine; b += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(next_row + static_cast<uintptr_t>(2 * i + b)),
+                     _MM_HINT_T1);
+      }
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i / per_byte), line(i));
+    }
+    _mm_sfence();
+    plain(i, n, y);
+  }
+};
+
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
+void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, bool stream,
+                  char* y) {
+  const Quantizer<kX, kKind, kSmooth, k950, kAsym> quantizer{x, s, Scaler<k950, kAsym>(q)};
+  if (stream) {
+    quantizer.streaming(n, y);
+  } else {
+    quantizer.plain(0, n, y);
+  }
 }
 
 template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool kAsym>
@@ -254,9 +314,9 @@ void run_row(const char* x, const char* s, int64_t n, const DynamicOp& op, char*
   *scale = q.scale;
   if (offset != nullptr) *offset = q.offset;
   if (op.chip_950) {
-    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, y);
+    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op.stream_output, y);
   } else {
-    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, y);
+    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op.stream_output, y);
   }
 }
 

@@ -1,7 +1,8 @@
 // The CPU driver of npu_dynamic_quant(_asymmetric): rows split into chunks of about
 // kChunkBytes (parallel.h), each chunk's first expert found by binary search and then advanced
 // row by row; rows whose x (or smooth row) is not contiguous take the strided scalar
-// path, everything else the active ISA's row kernel.
+// path, everything else the active ISA's row kernel, told to stream y (non-temporal
+// stores) when the call is far larger than cache, as npu_group_quant's driver does.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "src/cpu/driver.h"
 #include "src/cpu/kernels.h"
 #include "src/cpu/parallel.h"
+#include "src/cpu/row_stream.h"
 #include "src/groups.h"
 #include "src/reference/dynamic_quant_ref.h"
 #include "src/validate.h"
@@ -19,6 +21,7 @@ namespace {
 struct DynamicJob {
   const DynamicProblem* p;
   DynamicRowKernel kernel;
+  DynamicOp op;  // p->op, with stream_output set for big calls
   int64_t rows_per_chunk;
   bool contiguous;  // x and smooth rows contiguous, y row contiguous
 };
@@ -68,7 +71,7 @@ void run_dynamic_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
     // With H == 0, x and y may have no storage (null): no pointer arithmetic on them.
     job.kernel(p.H == 0 ? p.x : p.x + row_offset(p.row_dims, p.x_rows, r) * x_size,
                p.smooth != nullptr ? p.smooth + e * p.smooth_stride[0] * x_size : nullptr, p.H,
-               p.op, p.H == 0 ? p.y : p.y + row_offset(p.row_dims, p.y_rows, r) * y_size, &scale,
+               job.op, p.H == 0 ? p.y : p.y + row_offset(p.row_dims, p.y_rows, r) * y_size, &scale,
                p.offset != nullptr ? &offset : nullptr);
     std::memcpy(p.scale + row_offset(p.row_dims, p.scale_rows, r) * 4, &scale, 4);
     if (p.offset != nullptr) {
@@ -93,6 +96,8 @@ void run_dynamic_cpu(const DynamicProblem& p, const gq_options& options) {
   job.rows_per_chunk = std::max<int64_t>(1, kChunkBytes / row_bytes);
   const int64_t num_chunks = (p.rows + job.rows_per_chunk - 1) / job.rows_per_chunk;
   const int64_t bytes = p.rows * row_bytes;
+  job.op = p.op;
+  job.op.stream_output = bytes >= streaming_min_bytes();
   parallel_chunks(num_chunks, bytes, options, &run_dynamic_chunks, &job);
 }
 

@@ -56,7 +56,8 @@ inline RowKernel find_streaming_row_kernel(Isa isa, gq_dtype x, gq_dtype scale,
     return &row_##isa<GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, true>;      \
   }
 
-// The driver streams when x and y of a call add up to at least this many bytes: a
+// The drivers (npu_group_quant's, and npu_dynamic_quant's through DynamicOp::stream_output)
+// stream when x and y of a call add up to at least this many bytes: a
 // footprint beyond a typical last-level cache slice (32 MiB), where y would be evicted
 // before its consumer reads it anyway. Settable for tests.
 inline constexpr int64_t kDefaultStreamingMinBytes = int64_t{32} << 20;

@@ -42,19 +42,23 @@ uint32_t bits_of(float f) {
   return u;
 }
 
-// The op variants: chip x symmetry, and for A2 symmetric both returned-scale forms.
+// The op variants: chip x symmetry, and for A2 symmetric both returned-scale forms;
+// each with and without the streaming-store hint (the scalar oracle ignores it).
 std::vector<DynamicOp> op_variants(gq_output_kind kind) {
   std::vector<DynamicOp> ops;
   for (bool chip_950 : {false, true}) {
     for (bool asymmetric : {false, true}) {
       for (bool reciprocal : {false, true}) {
         if (reciprocal && (chip_950 || asymmetric)) continue;
-        DynamicOp op;
-        op.kind = kind;
-        op.chip_950 = chip_950;
-        op.asymmetric = asymmetric;
-        op.scale_is_reciprocal = reciprocal;
-        ops.push_back(op);
+        for (bool stream : {false, true}) {
+          DynamicOp op;
+          op.kind = kind;
+          op.chip_950 = chip_950;
+          op.asymmetric = asymmetric;
+          op.scale_is_reciprocal = reciprocal;
+          op.stream_output = stream;
+          ops.push_back(op);
+        }
       }
     }
   }
@@ -64,7 +68,7 @@ std::vector<DynamicOp> op_variants(gq_output_kind kind) {
 std::string describe(const DynamicOp& op, bool smooth) {
   return std::string(op.chip_950 ? "950" : "A2") + (op.asymmetric ? " asymmetric" : " symmetric") +
          (op.scale_is_reciprocal ? " reciprocal-scale" : "") +
-         (smooth ? " with smooth" : " without smooth");
+         (op.stream_output ? " streaming" : "") + (smooth ? " with smooth" : " without smooth");
 }
 
 // Row contents, chosen per call.

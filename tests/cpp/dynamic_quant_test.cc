@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <groupquant/groupquant.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "src/cpu/isa.h"
+#include "src/cpu/row_stream.h"
 #include "src/element.h"
 #include "tests/cpp/random_problem.h"
 #include "tests/cpp/tester.h"
@@ -233,25 +235,32 @@ TEST(DynamicQuantCpu, MatchesReferenceOnRandomProblems) {
               const auto p = gqtest::DynamicRandomProblem::make(rng, spec);
               const auto want = p.outputs();
               p.run_reference(want);
-              for (int32_t threads : {1, 3}) {
-                const auto got = p.outputs();
-                gq_options options{};
-                options.num_threads = threads;
-                p.run_cpu(got, options);
-                const std::string what = p.description + " threads=" + std::to_string(threads);
-                // Whole storage: every element and every padding byte left alone.
-                ASSERT_EQ(got.y.storage(), want.y.storage()) << "y " << what;
-                ASSERT_EQ(got.scale.storage(), want.scale.storage()) << "scale " << what;
-                ASSERT_EQ(got.offset.storage(), want.offset.storage()) << "offset " << what;
-                ++checked;
-              }
+              // Threads, and the streaming-store path (for calls far larger than cache)
+              // forced on or off.
+              for (int32_t threads : {1, 3})
+                for (bool stream : {false, true}) {
+                  const auto got = p.outputs();
+                  gq_options options{};
+                  options.num_threads = threads;
+                  const int64_t saved = groupquant::detail::streaming_min_bytes();
+                  groupquant::detail::set_streaming_min_bytes(stream ? 0 : INT64_MAX);
+                  p.run_cpu(got, options);
+                  groupquant::detail::set_streaming_min_bytes(saved);
+                  const std::string what = p.description + " threads=" + std::to_string(threads) +
+                                           (stream ? " streaming" : "");
+                  // Whole storage: every element and every padding byte left alone.
+                  ASSERT_EQ(got.y.storage(), want.y.storage()) << "y " << what;
+                  ASSERT_EQ(got.scale.storage(), want.scale.storage()) << "scale " << what;
+                  ASSERT_EQ(got.offset.storage(), want.offset.storage()) << "offset " << what;
+                  ++checked;
+                }
             }
           }
         }
       }
     }
   }
-  EXPECT_EQ(checked, 2 * 6 * 2 * 8 * 3 * 2);  // every combination ran: none skipped by mistake
+  EXPECT_EQ(checked, 2 * 6 * 2 * 8 * 3 * 2 * 2);  // every combination ran: none skipped by mistake
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "python/groupquant/csrc/dynamic_quant_call.h"
+#include "python/groupquant/csrc/empty_output.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
 namespace groupquant::torch_binding {
@@ -28,7 +29,8 @@ std::vector<at::Tensor> dynamic_quant_cpu(const at::Tensor& input,
   TORCH_CHECK(input.is_cpu(),
               "input must be a CPU tensor for the CPU implementation: got input on ",
               input.device());
-  const DynamicQuantCall call(input, smooth_scales, group_index, config);
+  // Fresh outputs as npu_group_quant's (empty_output.h): huge pages advised for big ones.
+  const DynamicQuantCall call(input, smooth_scales, group_index, config, &empty_cpu_output);
   gq_options run{};
   run.parallel_for = &torch_parallel_for;
   if (gq_dynamic_quant(call.input(), call.smooth_scales(), call.group_index(), call.config(), &run,

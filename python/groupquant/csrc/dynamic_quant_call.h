@@ -76,13 +76,14 @@ inline gq_dynamic_quant_config dynamic_quant_rules(
 
 // One call once the rules and the device are checked (on CUDA, under input's device
 // guard): the core's views of the inputs, and y, scale (and offset when asymmetric)
-// allocated to the core's output spec with input's options, so on input's device through
-// torch's (caching) allocator. fail() raises the core's last error.
+// allocated to the core's output spec with input's options by `allocate` (by default
+// at::empty: on input's device through torch's (caching) allocator). fail() raises the core's last
+// error.
 class DynamicQuantCall {
  public:
   DynamicQuantCall(const at::Tensor& input, const std::optional<at::Tensor>& smooth_scales,
                    const std::optional<at::Tensor>& group_index,
-                   const gq_dynamic_quant_config& config)
+                   const gq_dynamic_quant_config& config, AllocateOutput allocate = &empty_output)
       : config_(config), x_(input) {
     if (smooth_scales) smooth_.emplace(*smooth_scales);
     if (group_index) groups_.emplace(*group_index);
@@ -94,12 +95,12 @@ class DynamicQuantCall {
       fail();
     }
     const auto options = input.options();
-    y_.emplace(at::empty(at::IntArrayRef(y_shape, y_ndim), options.dtype(to_torch_dtype(y_dtype))),
+    y_.emplace(allocate(at::IntArrayRef(y_shape, y_ndim), options.dtype(to_torch_dtype(y_dtype))),
                TensorView::kWrite);
     const auto lead = input.sizes().slice(0, input.dim() - 1);  // the spec checked rank >= 2
-    scale_.emplace(at::empty(lead, options.dtype(at::kFloat)), TensorView::kWrite);
+    scale_.emplace(allocate(lead, options.dtype(at::kFloat)), TensorView::kWrite);
     if (config_.asymmetric) {
-      offset_.emplace(at::empty(lead, options.dtype(at::kFloat)), TensorView::kWrite);
+      offset_.emplace(allocate(lead, options.dtype(at::kFloat)), TensorView::kWrite);
     }
   }
 

@@ -3,18 +3,15 @@
 // calls) and their CPU implementation over the core's C ABI; and _C's Python functions
 // for the CPU ISA switch.
 #include <ATen/ATen.h>
-#include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
 #include <groupquant/groupquant.h>
-#include <sys/mman.h>
 #include <torch/library.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <string_view>
 
+#include "python/groupquant/csrc/empty_output.h"
 #include "python/groupquant/csrc/python_module.h"
 #include "python/groupquant/csrc/tensor_view.h"
 
@@ -60,45 +57,6 @@ PyMethodDef methods[] = {
     {"cpu_isa_supported", &py_cpu_isa_supported, METH_O,
      "Whether this build and CPU can run the named ISA (gq_cpu_isa_supported)."},
     {nullptr, nullptr, 0, nullptr}};
-
-// ---- Fresh outputs ------------------------------------------------------------------------
-
-// Outputs of 2 MiB and more get transparent huge pages where the system allows them
-// (THP "madvise" or "always"): the kernel writes a fresh allocation first, and with 4 KiB
-// pages its first-touch faults (one per page, each zeroing it) cost more than the
-// quantization. MADV_HUGEPAGE on the allocation's 2 MiB-aligned interior, before the first
-// write, makes that one fault per 2 MiB. Nothing is kept beyond the call, and nothing
-// changes where THP is "never" or missing (madvise then fails or does nothing; ignored).
-// GROUPQUANT_HUGE_PAGES=0 in the environment, read once, turns it off.
-constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
-
-bool huge_pages_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("GROUPQUANT_HUGE_PAGES");
-    return env == nullptr || std::string_view(env) != "0";
-  }();
-  return enabled;
-}
-
-void advise_huge_pages(void* data, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  if (bytes < kHugePageBytes || !huge_pages_enabled()) return;
-  const auto begin =
-      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePageBytes - 1);
-  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data, (void)bytes;
-#endif
-}
-
-// torch's CPU allocator directly (at::empty would add a trip through the dispatcher,
-// a measurable part of a decode-size call), then the huge-page advice.
-at::Tensor empty_cpu_output(at::IntArrayRef shape, const at::TensorOptions& options) {
-  at::Tensor y(at::detail::empty_cpu(shape, options));
-  advise_huge_pages(y.data_ptr(), y.nbytes());
-  return y;
-}
 
 // ---- The operator -----------------------------------------------------------------------
 
