@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "src/cpu/dynamic_quant_row.h"
 #include "src/cpu/kernels.h"
 #include "src/dynamic_quant_math.h"
 #include "src/element.h"
@@ -307,48 +308,21 @@ void quantize_row(const char* x, const char* s, int64_t n, const RowQuant& q, bo
   }
 }
 
-template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool kAsym>
-void run_row(const char* x, const char* s, int64_t n, const DynamicOp& op, char* y, float* scale,
-             float* offset) {
-  const RowQuant q = row_quant(op, reduce_row<kX, kSmooth, kAsym>(x, s, n));
-  *scale = q.scale;
-  if (offset != nullptr) *offset = q.offset;
-  if (op.chip_950) {
-    quantize_row<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op.stream_output, y);
-  } else {
-    quantize_row<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op.stream_output, y);
+// The two passes, for dynamic_quant_row.h.
+struct DynamicQuantPolicy {
+  template <gq_dtype kX, bool kSmooth, bool kAsym>
+  static RowStats reduce(const char* x, const char* s, int64_t n) {
+    return reduce_row<kX, kSmooth, kAsym>(x, s, n);
   }
-}
-
-template <gq_dtype kX, gq_output_kind kKind>
-void dynamic_quant_row_avx512(const void* x_row, const void* smooth_row, int64_t n,
-                              const DynamicOp& op, void* y_row, float* scale, float* offset) {
-  static_assert(kX == GQ_DTYPE_FLOAT16 || kX == GQ_DTYPE_BFLOAT16, "16-bit x");
-  if (n == 0) {  // as the scalar kernel: RowQuant{}
-    *scale = 0.0f;
-    if (offset != nullptr) *offset = 0.0f;
-    return;
+  template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
+  static void quantize(const char* x, const char* s, int64_t n, const RowQuant& q,
+                       const DynamicOp& op, char* y) {
+    quantize_row<kX, kKind, kSmooth, k950, kAsym>(x, s, n, q, op.stream_output, y);
   }
-  const char* x = static_cast<const char*>(x_row);
-  const char* s = static_cast<const char*>(smooth_row);
-  char* y = static_cast<char*>(y_row);
-  if (s != nullptr) {
-    if (op.asymmetric) return run_row<kX, kKind, true, true>(x, s, n, op, y, scale, offset);
-    return run_row<kX, kKind, true, false>(x, s, n, op, y, scale, offset);
-  }
-  if (op.asymmetric) return run_row<kX, kKind, false, true>(x, s, n, op, y, scale, offset);
-  return run_row<kX, kKind, false, false>(x, s, n, op, y, scale, offset);
-}
+};
 
 }  // namespace
 
-#define GQ_DEFINE_DYNAMIC_QUANT_KERNEL(isa, xt, out)                                              \
-  void dynamic_quant_##xt##_##out##__##isa(const void* x_row, const void* smooth_row, int64_t n,  \
-                                           const DynamicOp& op, void* y_row, float* scale,        \
-                                           float* offset) {                                       \
-    dynamic_quant_row_avx512<GQ_DTYPE_OF_##xt, GQ_KIND_OF_##out>(x_row, smooth_row, n, op, y_row, \
-                                                                 scale, offset);                  \
-  }
-GQ_DYNAMIC_QUANT_TYPES(GQ_DEFINE_DYNAMIC_QUANT_KERNEL, avx512)
+GQ_DEFINE_SIMD_DYNAMIC_QUANT_KERNELS(avx512)
 
 }  // namespace groupquant::detail
