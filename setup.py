@@ -320,7 +320,11 @@ def main():
     ext_modules = [
         extension(
             "groupquant._C",
-            ["python/groupquant/csrc/op.cpp", "python/groupquant/csrc/dynamic_quant.cpp"],
+            [
+                "python/groupquant/csrc/op.cpp",
+                "python/groupquant/csrc/dynamic_quant.cpp",
+                "python/groupquant/csrc/empty_output.cpp",
+            ],
         )
     ]
     if os.environ.get("GROUPQUANT_NO_CUDA") == "1":

@@ -15,12 +15,12 @@ Times are medians over rounds that call the contenders in turn (a decode-size sa
 200 back-to-back calls); every ratio compares two contenders timed in the same process.
 
 Each shape runs in fresh subprocesses, once per process kind, as in bench_op.py:
-  default   a plain ``python`` process (glibc's allocator): every block over 32 MiB is a
-            fresh mmap, so a fresh output's first-touch page faults are timed with the call
-            (groupquant advises huge pages for outputs of 2 MiB and more;
-            GROUPQUANT_HUGE_PAGES=0 turns that off). Peak memory is measured here.
-  tcmalloc  the same with Debian's libtcmalloc-minimal4 preloaded (LD_PRELOAD): freed
-            blocks are reused, as a serving loop's allocator does.
+  default   a plain ``python`` process (glibc's allocator); groupquant's outputs of 2 MiB
+            and more come from its bounded output cache (2 MiB-aligned huge-page blocks,
+            a freed one reused; GROUPQUANT_OUTPUT_CACHE_MIB=0 turns reuse off). Peak
+            memory is measured here, with the cache emptied first.
+  tcmalloc  the same with Debian's libtcmalloc-minimal4 preloaded (LD_PRELOAD): torch's
+            own freed blocks are reused too, as a serving loop's allocator does.
 
 Targets, printed as PASS/FAIL and never asserted by a test: large shapes >= 0.80 of the
 copy and >= 1.2x torch.compile when the allocator reuses memory (the tcmalloc process;

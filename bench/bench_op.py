@@ -8,7 +8,7 @@ For each shape, in one run and on all of torch's threads, contenders called in t
   eager     the same math as a torch composition (searchsorted + index_select + mul +
             add + nan_to_num + round + clamp + cast, + int4 packing by shifts).
   compile   that composition under ``torch.compile``.
-  ours      ``groupquant.npu_group_quant``, a fresh output each call.
+  ours      ``groupquant.npu_group_quant``, a new output each call (the previous one freed).
   ours_out  the same with ``out=`` a buffer reused across calls (a serving loop).
   ours_contiguous  (column-major rows only) ours on a contiguous copy of x.
 GB/s is (x bytes + y bytes) / time; every ratio compares two contenders timed in the
@@ -18,14 +18,19 @@ same process, so a busy machine slows both. A sample times `inner` back-to-back 
 Each shape runs in fresh subprocesses, once per process kind:
   default   a plain ``python`` process: glibc's allocator, no knobs. What a user gets,
             and the headline table. glibc hands every block over 32 MiB out as a fresh
-            mmap, so a fresh output's first-touch page faults are timed with the call
-            (groupquant advises huge pages for outputs of 2 MiB and more; set
-            GROUPQUANT_HUGE_PAGES=0 to see the difference).
-  tcmalloc  the same with Debian's libtcmalloc-minimal4 preloaded (LD_PRELOAD), as
-            PyTorch's CPU inference guides advise: freed blocks are reused, no faults.
+            mmap, whose first-touch page faults (and zeroing) would be timed with the
+            call; groupquant's outputs of 2 MiB and more come from 2 MiB-aligned
+            huge-page blocks instead, and a freed one is reused by the next call (its
+            bounded output cache, python/groupquant/csrc/empty_output.h).
+  uncached  (large shapes) the same with GROUPQUANT_OUTPUT_CACHE_MIB=0: every output is
+            fresh memory (huge pages still advised), what the cache saves.
+  tcmalloc  the same as default with Debian's libtcmalloc-minimal4 preloaded
+            (LD_PRELOAD), as PyTorch's CPU inference guides advise: torch's own
+            allocations (the copy, torch.compile's) are reused too.
 Peak memory is measured in the default run: the rise of the process's peak RSS (VmHWM,
 reset through /proc/self/clear_refs) during one call, after warm-up, with the heap's free
-pages first returned to the kernel (malloc_trim) so that reused memory is counted too.
+pages and groupquant's output cache first returned to the kernel (malloc_trim,
+groupquant.empty_cache) so that reused memory is counted too.
 
     python bench/bench_op.py                 # all shapes, prints the tables
     python bench/bench_op.py --quick         # fewer rounds, for a smoke test
@@ -58,7 +63,7 @@ CPU_SHAPES = (
     ]
     + SHAPES[4:]
 )
-PROCESSES = ["default", "tcmalloc"]
+PROCESSES = ["default", "uncached", "tcmalloc"]
 
 # The CPU operator's speed targets as users get it, checked here and never in a timed test.
 TARGET_FRESH_OF_CEILING = 0.60  # large shapes, default process, fresh output
@@ -107,6 +112,9 @@ def peak_rise_mib(fn):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+    import groupquant
+
+    groupquant.empty_cache()
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS
@@ -201,6 +209,8 @@ def run_worker(shape, rounds, process):
     env = dict(os.environ)
     if process == "tcmalloc":
         env["LD_PRELOAD"] = (tcmalloc_path() + " " + env.get("LD_PRELOAD", "")).strip()
+    if process == "uncached":
+        env["GROUPQUANT_OUTPUT_CACHE_MIB"] = "0"
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", shape[0], "--rounds", str(rounds)]
     if process == "default":
         cmd.append("--memory")
@@ -278,9 +288,10 @@ def print_tables(rows, meta):
         f"{meta['threads']} threads, groupquant ISA {meta['isa']}, THP {meta['thp']}"
     )
     print(
-        "\nHeadline: a default process (glibc, no knobs), fresh output each call. Ratios to "
-        "the copy of the same bytes\n(ceiling), to torch.compile and eager of the torch "
-        "composition, all timed in the same process."
+        "\nHeadline: a default process (glibc, no knobs), a new output each call (from "
+        "groupquant's output cache once one is freed).\nRatios to the copy of the same bytes "
+        "(ceiling), to torch.compile and eager of the torch composition, all timed in the "
+        "same process."
     )
     head = (
         f"{'shape':40} {'copy':>10} {'ours':>10} {'GB/s':>5} {'of copy':>7} "
@@ -305,12 +316,13 @@ def print_tables(rows, meta):
             f"{other:>22} {peak:>21}"
         )
     print(
-        "\nThe fast numbers: out= (a buffer reused across calls), and tcmalloc preloaded "
-        "(LD_PRELOAD=libtcmalloc_minimal.so.4).\nEach 'of copy' / 'x compile' is measured "
-        "against the copy and torch.compile of its own process."
+        "\nOther modes: out= (a buffer reused across calls), no output cache "
+        "(GROUPQUANT_OUTPUT_CACHE_MIB=0: fresh memory each call),\nand tcmalloc preloaded "
+        "(LD_PRELOAD=libtcmalloc_minimal.so.4). Each 'of copy' / 'x compile' is measured "
+        "against the copy and\ntorch.compile of its own process."
     )
     head = (
-        f"{'shape':40} {'out= of copy':>12} {'out= x compile':>14} "
+        f"{'shape':40} {'out= of copy':>12} {'out= x compile':>14} {'no cache: of copy':>17} "
         f"{'tcmalloc: of copy':>17} {'x compile':>9} {'out= of copy':>12}"
     )
     print(head)
@@ -322,8 +334,10 @@ def print_tables(rows, meta):
             if tc
             else f"{'(no tcmalloc)':>17}"
         )
+        uncached = f"{row['uncached']['ratios']['of_ceiling']:17.2f}" if "uncached" in row else ""
         print(
-            f"{row['shape']:40} {d['out_of_ceiling']:12.2f} {d['out_over_compile']:14.2f} {extra}"
+            f"{row['shape']:40} {d['out_of_ceiling']:12.2f} {d['out_over_compile']:14.2f} "
+            f"{uncached:>17} {extra}"
         )
     print("\nTargets (default process):")
     for row in rows:
@@ -405,7 +419,7 @@ def main():
         "command": " ".join(sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    processes = PROCESSES if meta["tcmalloc"] else ["default"]
+    processes = [p for p in PROCESSES if p != "tcmalloc" or meta["tcmalloc"]]
     if not meta["tcmalloc"]:
         print(
             "libtcmalloc_minimal.so.4 not found: no tcmalloc rows (apt-get install "
@@ -421,6 +435,8 @@ def main():
         print(f"{shape[0]}: {rounds} rounds ...", file=sys.stderr, flush=True)
         row = {k: v for k, v in zip(("shape", "M", "N", "G", "x_dtype", "out", "kind"), shape)}
         for process in processes:
+            if process == "uncached" and shape[6] != "large":
+                continue
             row[process] = run_worker(shape, rounds, process)
             row[process]["ratios"] = ratios(row[process], shape[6])
         row["checks"] = evaluate(row)

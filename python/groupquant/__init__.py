@@ -7,7 +7,8 @@ extension was built and loads); the functions of the same names here are the sam
 with the NPU operators' signatures. :func:`groupquant.to_group_index` converts Ascend's
 other group-list forms (counts, (expert, count) pairs) into the cumulative one;
 :func:`groupquant.cpu_isa` and :func:`groupquant.set_cpu_isa` tell and choose which CPU
-kernels run.
+kernels run; :func:`groupquant.empty_cache` and its neighbours manage the cache of large
+output blocks (``groupquant.output_cache``).
 """
 
 import importlib.util
@@ -60,6 +61,7 @@ _cuda_unavailable = _load_cuda()
 from .dynamic_quant import npu_dynamic_quant, npu_dynamic_quant_asymmetric  # noqa: E402
 from .group_list import to_group_index  # noqa: E402
 from .ops import cpu_isa, cpu_isa_supported, npu_group_quant, set_cpu_isa  # noqa: E402
+from .output_cache import empty_cache, output_cache_info, set_output_cache_limit  # noqa: E402
 
 __all__ = [
     "npu_group_quant",
@@ -69,5 +71,8 @@ __all__ = [
     "cpu_isa",
     "set_cpu_isa",
     "cpu_isa_supported",
+    "output_cache_info",
+    "empty_cache",
+    "set_output_cache_limit",
 ]
 __version__ = "0.1.0"

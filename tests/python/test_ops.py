@@ -385,6 +385,9 @@ def test_exported_names():
         "cpu_isa",
         "set_cpu_isa",
         "cpu_isa_supported",
+        "output_cache_info",
+        "empty_cache",
+        "set_output_cache_limit",
     ]
     # The registered schema is the NPU operator's signature, argument for argument.
     assert str(torch.ops.groupquant.npu_group_quant.default._schema) == (

@@ -1,56 +1,35 @@
 // Fresh CPU outputs of the torch operators (op.cpp's npu_group_quant, dynamic_quant.cpp's
-// npu_dynamic_quant ops): one copy of the allocation and its huge-page advice.
+// npu_dynamic_quant ops), and the memory behind the large ones.
 //
-// Outputs of 2 MiB and more get transparent huge pages where the system allows them
-// (THP "madvise" or "always"): the kernel writes a fresh allocation first, and with 4 KiB
-// pages its first-touch faults (one per page, each zeroing it) cost more than the
-// quantization. MADV_HUGEPAGE on the allocation's 2 MiB-aligned interior, before the first
-// write, makes that one fault per 2 MiB. Nothing is kept beyond the call, and nothing
-// changes where THP is "never" or missing (madvise then fails or does nothing; ignored).
-// GROUPQUANT_HUGE_PAGES=0 in the environment, read once, turns it off.
+// A fresh output the size of a large call costs more than the quantization in a plain
+// process: glibc maps every block over 32 MiB anew, and the kernel zeroes each page on its
+// first write (in a VM the host may also have to fault the page in). So outputs of 2 MiB
+// and more come from OutputMemory instead of torch's CPU allocator:
+//   - 2 MiB-aligned mappings, advised MADV_HUGEPAGE (where THP is "madvise" or "always";
+//     nothing changes where it is "never" or missing): one fault per 2 MiB, none on 4 KiB
+//     pages at the block's ends. GROUPQUANT_HUGE_PAGES=0 turns the advice off.
+//   - A bounded cache of freed output blocks, like a caching allocator's: the next output
+//     of about the same size reuses one (no fault, no zeroing), so a serving loop pays
+//     what a loop with out= pays. It holds at most GROUPQUANT_OUTPUT_CACHE_MIB MiB
+//     (default 256; 0 turns it off), least recently freed blocks go first, and
+//     groupquant.empty_cache() returns everything it holds to the system.
+// Outputs below 2 MiB come from torch's CPU allocator (glibc's heap reuses those already).
 #ifndef GROUPQUANT_PYTHON_CSRC_EMPTY_OUTPUT_H_
 #define GROUPQUANT_PYTHON_CSRC_EMPTY_OUTPUT_H_
 
 #include <ATen/ATen.h>
-#include <ATen/EmptyTensor.h>
-#include <sys/mman.h>
-
-#include <cstddef>
-#include <cstdint>
-#include <cstdlib>
-#include <string_view>
+#include <Python.h>
 
 namespace groupquant::torch_binding {
 
-inline constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
+// A CPU tensor of this shape and options (row-major), from the memory described above.
+at::Tensor empty_cpu_output(at::IntArrayRef shape, const at::TensorOptions& options);
 
-inline bool huge_pages_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("GROUPQUANT_HUGE_PAGES");
-    return env == nullptr || std::string_view(env) != "0";
-  }();
-  return enabled;
-}
-
-inline void advise_huge_pages(void* data, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-  if (bytes < kHugePageBytes || !huge_pages_enabled()) return;
-  const auto begin =
-      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-  const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePageBytes - 1);
-  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data, (void)bytes;
-#endif
-}
-
-// torch's CPU allocator directly (at::empty would add a trip through the dispatcher,
-// a measurable part of a decode-size call), then the huge-page advice.
-inline at::Tensor empty_cpu_output(at::IntArrayRef shape, const at::TensorOptions& options) {
-  at::Tensor y(at::detail::empty_cpu(shape, options));
-  advise_huge_pages(y.data_ptr(), y.nbytes());
-  return y;
-}
+// _C's Python functions for the cache: output_cache_info() -> dict, empty_cache(),
+// set_output_cache_limit(bytes) -> None.
+PyObject* py_output_cache_info(PyObject* self, PyObject* unused);
+PyObject* py_empty_cache(PyObject* self, PyObject* unused);
+PyObject* py_set_output_cache_limit(PyObject* self, PyObject* bytes);
 
 }  // namespace groupquant::torch_binding
 

@@ -1,7 +1,7 @@
 // The torch operator groupquant::npu_group_quant: the schemas (the NPU operator's,
 // unchanged, plus an out= overload and the integer-kind overloads the public wrapper
 // calls) and their CPU implementation over the core's C ABI; and _C's Python functions
-// for the CPU ISA switch.
+// (the CPU ISA switch, the output cache).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <groupquant/groupquant.h>
@@ -56,6 +56,12 @@ PyMethodDef methods[] = {
     {"set_cpu_isa", &py_set_cpu_isa, METH_O, "Forces a CPU ISA, or 'auto' (gq_set_cpu_isa)."},
     {"cpu_isa_supported", &py_cpu_isa_supported, METH_O,
      "Whether this build and CPU can run the named ISA (gq_cpu_isa_supported)."},
+    {"output_cache_info", &py_output_cache_info, METH_NOARGS,
+     "What the cache of large output blocks holds (empty_output.h)."},
+    {"empty_cache", &py_empty_cache, METH_NOARGS,
+     "Returns the output blocks the cache holds to the system."},
+    {"set_output_cache_limit", &py_set_output_cache_limit, METH_O,
+     "Sets the most bytes the output cache may hold (0: off)."},
     {nullptr, nullptr, 0, nullptr}};
 
 // ---- The operator -----------------------------------------------------------------------
