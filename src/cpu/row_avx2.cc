@@ -147,18 +147,16 @@ __m256i bytes32(const void* x, const void* s, int64_t i, const C& c) {
                   quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c));
 }
 
-// Software prefetch of x into L2 for the streaming variants, as far ahead as the x of
-// kPrefetchYLines lines of y (see row_avx512.cc: 2 KiB of 16-bit x for int8 output, 4 KiB
-// for int4 output or fp32 x). Called once per line of y, for the x of that line. A
-// prefetch never faults; the address is formed as an integer, not as an out-of-range
-// pointer.
-constexpr int64_t kPrefetchYLines = 16;
-template <gq_dtype kX, int64_t kElementsPerLine>
+// Software prefetch of x into L2 for the streaming variants, kPrefetchElements ahead (see
+// row_avx512.cc: 2 KiB of 16-bit x, 4 KiB of fp32 x). Called once per main-loop iteration,
+// for the x of that iteration. A prefetch never faults; the address is formed as an
+// integer, not as an out-of-range pointer.
+constexpr int64_t kPrefetchElements = 1024;
+template <gq_dtype kX, int64_t kElements>
 void prefetch_x(const void* x, int64_t i) {
-  constexpr int64_t kLineXBytes = kElementsPerLine * elem_size<kX>();
-  const uintptr_t p =
-      reinterpret_cast<uintptr_t>(advance<kX>(x, i)) + kPrefetchYLines * kLineXBytes;
-  for (int64_t b = 0; b < kLineXBytes; b += 64) {
+  constexpr int64_t kSize = elem_size<kX>();
+  const uintptr_t p = reinterpret_cast<uintptr_t>(advance<kX>(x, i)) + kPrefetchElements * kSize;
+  for (int64_t b = 0; b < kElements * kSize; b += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
   }
 }

@@ -132,21 +132,20 @@ void row_qs8(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   }
 }
 
-// Software prefetch of x into L2 for the streaming variants, as far ahead as the x of
-// kPrefetchYLines lines of y: 2 KiB of 16-bit x for int8 output, 4 KiB for int4 output or
-// fp32 x. The hardware prefetcher alone leaves too few reads in flight (measured at 2
-// threads against the copy: bf16 -> int8 +10-15%; fp32 -> int8, which had no prefetch,
-// and bf16 -> int4, which had 2 KiB, +10-30%; 2 KiB for every kind was worse for those
-// two, 4 KiB for bf16 -> int8 no better). Called once per line of y, for the x of that
-// line. A prefetch never faults, so running past the end of x is harmless; the address
-// is formed as an integer, not as an out-of-range pointer.
-constexpr int64_t kPrefetchYLines = 16;
-template <gq_dtype kX, int64_t kElementsPerLine>
+// Software prefetch of x into L2 for the streaming variants, kPrefetchElements ahead: 2 KiB
+// of 16-bit x, 4 KiB of fp32 x. The hardware prefetcher alone leaves too few reads in
+// flight: measured at 2 threads against the copy, bf16 -> int8 +10-15% (2 KiB); fp32 x,
+// which had none, +3% (2 threads) and +6% (1 thread, CPU time) with it; 4 KiB of bf16 for
+// int4 output was no better than 2 KiB. Called once per main-loop iteration, for the x of
+// that iteration. A prefetch never faults, so running past the end of x is harmless; the
+// address is formed as an integer, not as an out-of-range pointer.
+constexpr int64_t kPrefetchElements = 1024;
+template <gq_dtype kX, int64_t kElements>
 void prefetch_x(const void* x, int64_t i) {
-  constexpr int64_t kLineXBytes = kElementsPerLine * (kX == GQ_DTYPE_FLOAT32 ? 4 : 2);
+  constexpr int64_t kSize = kX == GQ_DTYPE_FLOAT32 ? 4 : 2;
   const uintptr_t p =
-      reinterpret_cast<uintptr_t>(element_ptr<kX>(x, i)) + kPrefetchYLines * kLineXBytes;
-  for (int64_t b = 0; b < kLineXBytes; b += 64) {
+      reinterpret_cast<uintptr_t>(element_ptr<kX>(x, i)) + kPrefetchElements * kSize;
+  for (int64_t b = 0; b < kElements * kSize; b += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
   }
 }
