@@ -25,6 +25,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#if defined(__unix__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 namespace {
 
@@ -220,6 +224,58 @@ class RowKernelTester {
         .test_streaming_alignments();                                                         \
   }
 #include "src/cpu/kernels.inc"
+
+#if defined(__unix__)
+// The streaming variants prefetch x several KiB ahead of the element they are at (row_*.cc),
+// so at the end of a row past the end of x. A prefetch never faults: a row of x that ends
+// right before an unmapped page must run, and match the scalar kernel.
+void test_x_before_unmapped_page(gq_dtype xd, gq_dtype sd, gq_output_kind kind, RowKernel k) {
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  const int64_t n = 4096, xs = gqtest::element_size(xd), ss = gqtest::element_size(sd);
+  const int64_t x_bytes = n * xs, x_pages = (x_bytes + page - 1) / page;
+  void* map = mmap(nullptr, static_cast<size_t>((x_pages + 1) * page), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  char* guard = static_cast<char*>(map) + x_pages * page;
+  ASSERT_EQ(mprotect(guard, static_cast<size_t>(page), PROT_NONE), 0);
+  unsigned char* x = reinterpret_cast<unsigned char*>(guard - x_bytes);
+  std::mt19937 rng(77);
+  for (int64_t i = 0; i < x_bytes; ++i) x[i] = static_cast<unsigned char>(rng());  // any bits
+  std::vector<unsigned char> s(static_cast<size_t>(n * ss));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = 0.25f * static_cast<float>(1 + i % 9);
+    if (ss == 4) {
+      std::memcpy(&s[i * 4], &v, 4);
+    } else {
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);  // exact in bf16 and in fp16 (few mantissa bits)
+      const uint16_t h = sd == GQ_DTYPE_BFLOAT16
+                             ? static_cast<uint16_t>(bits >> 16)
+                             : static_cast<uint16_t>(((bits >> 16) & 0x8000u) |
+                                                     ((((bits >> 23) & 0xFFu) - 112u) << 10) |
+                                                     ((bits >> 13) & 0x3FFu));
+      std::memcpy(&s[i * 2], &h, 2);
+    }
+  }
+  const int64_t y_bytes = kind == GQ_OUTPUT_INT8 ? n : n / 2;
+  std::vector<unsigned char> y(static_cast<size_t>(y_bytes + 64)), expect(y_bytes);
+  unsigned char* y64 = y.data() + ((64 - (reinterpret_cast<uintptr_t>(y.data()) & 63)) & 63);
+  k(x, s.data(), 0.5f, y64, n);
+  groupquant::detail::find_row_kernel(Isa::kScalar, xd, sd, kind)(x, s.data(), 0.5f, expect.data(),
+                                                                  n);
+  EXPECT_EQ(std::memcmp(y64, expect.data(), static_cast<size_t>(y_bytes)), 0);
+  munmap(map, static_cast<size_t>((x_pages + 1) * page));
+}
+
+#define GQ_CPU_GROUP_QUANT_KERNEL(isa, xt, st, out)                                       \
+  TEST_F(group_quant_##xt##_##st##_##out##__##isa, streaming_x_before_unmapped_page) {    \
+    const RowKernel k = groupquant::detail::find_streaming_row_kernel(                    \
+        GQ_ISA_OF_##isa, GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out);           \
+    if (k == nullptr) GTEST_SKIP() << #isa " has no streaming variant";                   \
+    test_x_before_unmapped_page(GQ_DTYPE_OF_##xt, GQ_DTYPE_OF_##st, GQ_KIND_OF_##out, k); \
+  }
+#include "src/cpu/kernels.inc"
+#endif
 
 // ---- The dispatched driver with each ISA forced -------------------------------------
 
