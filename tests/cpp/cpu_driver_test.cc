@@ -31,8 +31,9 @@ TEST_P(CpuDriver, MatchesReferenceOnRandomViews) {
   }
 }
 
-// Larger views: strided ones run through tiles of 32 rows x 256 columns, so these cross
-// tile edges in both directions, partial tiles, and chunk boundaries between threads.
+// Larger views: strided ones run through tiles of 64 rows x 128 columns (a column-major x
+// with int8 output: bands of 512 rows, tiles of 64 columns), so these cross tile edges in
+// both directions, partial tiles, and chunk boundaries between threads.
 TEST_P(CpuDriver, MatchesReferenceAcrossTiles) {
   const auto [x_dtype, scale_dtype, kind] = GetParam();
   std::mt19937 rng(7 + 16 * x_dtype + 4 * scale_dtype + kind);
