@@ -2,13 +2,14 @@
 // results into y's rows.
 //
 // In a column-major x the rows of one column are adjacent, and the rows of one group
-// share one scale value per column. So each column's run of rows within a group goes
-// through the ordinary row kernel with, as its scale row, that one value repeated:
-// element for element the same multiply, add and rounding as the row-major call, hence
-// the same bits. The int8 results fill a column-major tile (kTileCols columns x
-// kBandRows rows, 32 KiB, in L1/L2), which is then transposed into y's rows, 1 byte per
-// element, each row's segment one 64-byte line. x is read once, in contiguous runs of
-// kBandRows elements (1 KiB of bf16), one page per run; nothing of x's size is copied.
+// share one scale value per column. So each column's run of rows goes through the
+// ordinary row kernel with, as its scale row, each row's group's value for that column
+// (one value repeated over each group's rows): element for element the same multiply,
+// add and rounding as the row-major call, hence the same bits. The int8 results fill a column-major
+// tile (kTileCols columns x kBandRows rows, 32 KiB, in L1/L2), which is then transposed into y's
+// rows, 1 byte per element, each row's segment one 64-byte line written with a non-temporal store.
+// x is read once, in contiguous runs of kBandRows elements (1 KiB of bf16), one page per run;
+// nothing of x's size is copied.
 #include "src/cpu/column_major.h"
 
 #include <algorithm>
@@ -74,12 +75,11 @@ inline void transpose16x16_8(const char* src, int64_t src_stride, char* dst, int
 #endif
 
 // y[i][j] = tile[j][i] for i < rows, j < cols (tile rows kBandRows apart). Each 16 rows
-// are transposed into `stage`, then written out one y row segment at a time: y's rows
-// are a page apart, so their lines share one L1 set, and stores hopping between 16 of
-// them would evict each line before it is complete. With `stream`, whole aligned lines
-// go out with non-temporal stores (no read for ownership of y).
-void transpose_tile(const char* tile, int64_t rows, int64_t cols, char* y, int64_t y_row,
-                    bool stream) {
+// are transposed into `stage`, then written out one y row segment at a time: whole
+// aligned lines with non-temporal stores (y's rows are a page apart, and with ordinary
+// stores each line costs a read for ownership that no prefetcher anticipates), others
+// with ordinary ones.
+void transpose_tile(const char* tile, int64_t rows, int64_t cols, char* y, int64_t y_row) {
   int64_t i = 0;
 #if defined(__SSE2__)
   alignas(64) char stage[16 * kTileCols];
@@ -91,7 +91,7 @@ void transpose_tile(const char* tile, int64_t rows, int64_t cols, char* y, int64
     for (int64_t r = 0; r < 16; ++r) {
       char* d = y + (i + r) * y_row;
       const char* s = stage + r * kTileCols;
-      if (stream && cols == kTileCols && (reinterpret_cast<uintptr_t>(d) & 63) == 0) {
+      if (cols == kTileCols && (reinterpret_cast<uintptr_t>(d) & 63) == 0) {
         for (int64_t j = 0; j < kTileCols; j += 16) {
           _mm_stream_si128(reinterpret_cast<__m128i*>(d + j),
                            _mm_load_si128(reinterpret_cast<const __m128i*>(s + j)));
@@ -102,8 +102,6 @@ void transpose_tile(const char* tile, int64_t rows, int64_t cols, char* y, int64
       for (int64_t j = full_cols; j < cols; ++j) d[j] = tile[j * kBandRows + i + r];
     }
   }
-#else
-  (void)stream;
 #endif
   for (; i < rows; ++i) {
     for (int64_t j = 0; j < cols; ++j) y[i * y_row + j] = tile[j * kBandRows + i];
@@ -136,8 +134,8 @@ int64_t column_major_chunks(const Problem& p) {
   return (p.M + kBandRows - 1) / kBandRows * strips_of(p);
 }
 
-void run_column_major_chunks(const Problem& p, RowKernel kernel, float offset, bool stream,
-                             int64_t chunk_begin, int64_t chunk_end) {
+void run_column_major_chunks(const Problem& p, RowKernel kernel, float offset, int64_t chunk_begin,
+                             int64_t chunk_end) {
   const int64_t x_size = dtype_size(p.x_dtype), s_size = dtype_size(p.scale_dtype);
   const int64_t x_col = p.x_stride[1] * x_size, y_row = p.y_stride[0];
   const int64_t strips = strips_of(p);
@@ -173,20 +171,20 @@ void run_column_major_chunks(const Problem& p, RowKernel kernel, float offset, b
           for (int64_t b = 0; b < rows * x_size; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T2);
         }
 #endif
-        const char* x = x_band + c * x_col;
+        // The column's scale row: its value of each group, over that group's rows; then
+        // one kernel call for the whole run, however many groups it crosses.
         for (int64_t k = 0; k < segments; ++k) {
-          const int64_t a = seg_begin[k], n = seg_begin[k + 1] - a;
-          fill_run(run,
+          fill_run(run + seg_begin[k] * s_size,
                    p.scale + (seg_group[k] * p.scale_stride[0] + c * p.scale_stride[1]) * s_size,
-                   s_size, n);
-          kernel(x + a * x_size, run, offset, tile + j * kBandRows + a, n);
+                   s_size, seg_begin[k + 1] - seg_begin[k]);
         }
+        kernel(x_band + c * x_col, run, offset, tile + j * kBandRows, rows);
       }
-      transpose_tile(tile, rows, cols, p.y + r0 * y_row + c0, y_row, stream);
+      transpose_tile(tile, rows, cols, p.y + r0 * y_row + c0, y_row);
     }
   }
 #if defined(__SSE2__)
-  if (stream) _mm_sfence();  // the non-temporal stores are visible when the chunk returns
+  _mm_sfence();  // the non-temporal stores are visible when the chunk returns
 #endif
 }
 

@@ -87,11 +87,12 @@ TEST(CpuDriverChunks, SkewedGroupsAcrossChunks) {
   }
 }
 
-// A column-major x with int8 output goes through src/cpu/column_major.cc: bands of 512
-// rows, tiles of 64 columns, strips of 256, 16x16 transposes, non-temporal stores of
-// whole aligned y lines in big calls. Sizes around each of those, every dtype pair and
-// every ISA the machine runs, plain and streaming stores; columns padded or not, y
-// contiguous, row-padded (misaligned lines) or offset, groups ending inside bands.
+// A big call with a column-major x and int8 output goes through src/cpu/column_major.cc:
+// bands of 512 rows, tiles of 64 columns, strips of 256, 16x16 transposes, non-temporal
+// stores of whole aligned y lines. Sizes around each of those, every dtype pair and every
+// ISA the machine runs; columns padded or not, y contiguous, row-padded (misaligned lines)
+// or offset, groups ending inside bands. The streaming threshold is lowered to 0 to take
+// that path, and raised for every other case, which then takes driver.cc's tiled path.
 TEST(CpuDriverColumnMajor, MatchesReferenceAroundBandsAndTiles) {
   using groupquant::detail::Isa;
   struct Restore {  // the ISA and streaming threshold of the start, whatever happens
