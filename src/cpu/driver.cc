@@ -10,6 +10,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include "src/cpu/column_major.h"
 #include "src/cpu/kernels.h"
 #include "src/cpu/parallel.h"
 #include "src/cpu/row_stream.h"
@@ -23,7 +24,9 @@ namespace {
 // Strided views go through row-major tiles of kTileRows x kTileCols elements (32 KiB of
 // fp32 at most, on the stack): x's block is copied in, then the row kernels run over the
 // tile's rows while it sits in L1/L2. For a column-major x each column of the block is
-// 128 contiguous bytes or more, read whole. kTileCols is a multiple of 8 (int4 words).
+// 128 contiguous bytes or more, read whole (a big call of a column-major x with int8 output
+// and contiguous y rows takes src/cpu/column_major.cc instead).
+// kTileCols is a multiple of 8 (int4 words).
 constexpr int64_t kTileRows = 64;
 constexpr int64_t kTileCols = 128;
 
@@ -34,6 +37,7 @@ struct Job {
   float offset;
   int64_t rows_per_chunk;
   bool contiguous_rows;  // every row of x, scale and y is contiguous
+  bool column_major;     // src/cpu/column_major.h: chunks are its band x strip chunks
 };
 
 int64_t y_element_size(const Problem& p) { return output_traits(p.kind).word_bytes; }
@@ -232,6 +236,10 @@ void run_tiled_rows(const Job& job, int64_t row_begin, int64_t row_end) {
 // Chunks [chunk_begin, chunk_end); parallel_chunks has set the FP environment.
 void run_chunks(void* ctx, int64_t chunk_begin, int64_t chunk_end) {
   const Job& job = *static_cast<const Job*>(ctx);
+  if (job.column_major) {
+    run_column_major_chunks(*job.p, job.kernel, job.offset, chunk_begin, chunk_end);
+    return;
+  }
   const int64_t row_begin = chunk_begin * job.rows_per_chunk;
   const int64_t row_end = std::min(job.p->M, chunk_end * job.rows_per_chunk);
   if (row_begin >= row_end) return;
@@ -259,7 +267,8 @@ void run_cpu(const Problem& p, const gq_options& options) {
   job.contiguous_kernel = job.kernel;
   const int64_t row_bytes = p.N * dtype_size(p.x_dtype) + p.y_cols() * y_element_size(p);
   const int64_t bytes = p.M * row_bytes;
-  if (bytes >= streaming_min_bytes()) {
+  const bool stream = bytes >= streaming_min_bytes();
+  if (stream) {
     if (RowKernel k = find_streaming_row_kernel(active_isa(), p.x_dtype, p.scale_dtype, p.kind)) {
       job.contiguous_kernel = k;
     }
@@ -275,7 +284,9 @@ void run_cpu(const Problem& p, const gq_options& options) {
     job.rows_per_chunk =
         std::max(4 * kTileRows, (job.rows_per_chunk + kTileRows - 1) / kTileRows * kTileRows);
   }
-  const int64_t num_chunks = (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
+  job.column_major = !job.contiguous_rows && stream && column_major_path_applies(p);
+  const int64_t num_chunks = job.column_major ? column_major_chunks(p)
+                                              : (p.M + job.rows_per_chunk - 1) / job.rows_per_chunk;
   parallel_chunks(num_chunks, bytes, options, &run_chunks, &job);
 }
 
