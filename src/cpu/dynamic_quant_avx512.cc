@@ -51,6 +51,25 @@ __m512 smoothed16(const char* x, const char* s, int64_t i) {
   return _mm512_mul_ps(xf,
                        widen<kX>(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 2 * i))));
 }
+// bf16 only: xs for the 32 elements at i, without a shuffle: a bf16 is the top half of
+// a float32, so the even elements (low halves of the 32-bit words) are one shift away and
+// the odd ones one AND away. even holds elements i, i+2, ..., i+30; odd i+1, ..., i+31.
+struct Pair {
+  __m512 even, odd;
+};
+inline Pair widen_bf16_pairs(const char* p, int64_t i) {
+  const __m512i v = _mm512_loadu_si512(p + 2 * i);
+  return {
+      _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)),
+      _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))))};
+}
+template <bool kSmooth>
+Pair smoothed_pairs(const char* x, const char* s, int64_t i) {
+  const Pair xf = widen_bf16_pairs(x, i);
+  if constexpr (!kSmooth) return xf;
+  const Pair sf = widen_bf16_pairs(s, i);
+  return {_mm512_mul_ps(xf.even, sf.even), _mm512_mul_ps(xf.odd, sf.odd)};
+}
 template <gq_dtype kX, bool kSmooth>
 __m512 smoothed16_masked(const char* x, const char* s, int64_t i, __mmask16 m) {
   const __m512 xf = widen<kX>(_mm256_maskz_loadu_epi16(m, x + 2 * i));
@@ -98,6 +117,15 @@ template <gq_dtype kX, bool kSmooth, bool kAsym>
 RowStats reduce_row(const char* x, const char* s, int64_t n) {
   Acc<kAsym> a0, a1, a2, a3;  // four chains: vmaxps' latency, not its throughput, bounds one
   int64_t i = 0;
+  if constexpr (kX == GQ_DTYPE_BFLOAT16) {  // the reduction does not care about order
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+      const Pair p0 = smoothed_pairs<kSmooth>(x, s, i), p1 = smoothed_pairs<kSmooth>(x, s, i + 32);
+      a0.add(p0.even);
+      a1.add(p0.odd);
+      a2.add(p1.even);
+      a3.add(p1.odd);
+    }
+  }
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     a0.add(smoothed16<kX, kSmooth>(x, s, i));
     a1.add(smoothed16<kX, kSmooth>(x, s, i + 16));
@@ -138,11 +166,12 @@ struct Scaler {
 // round_saturate(v, lo, hi) before the narrowing: rounds half to even by the convert's
 // immediate; only the top is clamped in float (cvtps2dq turns >= 2^31 into INT_MIN), the
 // bottom saturates in the narrowing that follows (INT_MIN included, so -inf works).
-// NaN lanes are zeroed by the ordered mask.
+// NaN lanes become +0 through vfixupimmps (table 0x88: QNaN and SNaN -> +0, every other
+// class keeps v), one uop off port 5, where a compare into a mask register would go.
 inline __m512i round16(__m512 v, __m512 hi) {
-  const __mmask16 ordered = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
-  return _mm512_maskz_cvt_roundps_epi32(ordered, _mm512_min_ps(v, hi),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 no_nan = _mm512_fixupimm_ps(v, v, _mm512_set1_epi32(0x88), 0);
+  return _mm512_cvt_roundps_epi32(_mm512_min_ps(no_nan, hi),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
 // encode_fp8() on 16 lanes, in integer arithmetic on the bits (element.h has the scalar
@@ -206,12 +235,28 @@ struct Quantizer {
   __m512 hi = _mm512_set1_ps(static_cast<float>(kOut.hi));
 
   __m512 value(int64_t i) const { return scaled(smoothed16<kX, kSmooth>(x, s, i)); }
+  Pair scaled_pairs(int64_t i) const {  // bf16: the 32 elements at i, even and odd
+    const Pair p = smoothed_pairs<kSmooth>(x, s, i);
+    return {scaled(p.even), scaled(p.odd)};
+  }
   __m512 value_masked(int64_t i, __mmask16 m) const {
     return scaled(smoothed16_masked<kX, kSmooth>(x, s, i, m));
   }
   // 64 elements at i -> 64 saturated int8 in order: the packs work per 128-bit lane, the
   // permute restores the order.
   __m512i bytes64(int64_t i) const {
+    if constexpr (kX == GQ_DTYPE_BFLOAT16) {
+      // The words of packs(even, odd) hold, per 128-bit lane L, elements 8L, 8L+2, 8L+4,
+      // 8L+6, 8L+1, ..., 8L+7 (and 32 more in the next pack); vpshufb restores the order
+      // within each 8 bytes, vpermq puts the 8-byte groups in place.
+      const Pair p0 = scaled_pairs(i), p1 = scaled_pairs(i + 32);
+      const __m512i w0 = _mm512_packs_epi32(round16(p0.even, hi), round16(p0.odd, hi));
+      const __m512i w1 = _mm512_packs_epi32(round16(p1.even, hi), round16(p1.odd, hi));
+      const __m512i in_lane = _mm512_shuffle_epi8(
+          _mm512_packs_epi16(w0, w1), _mm512_broadcast_i32x4(_mm_setr_epi8(
+                                          0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15)));
+      return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), in_lane);
+    }
     const __m512i w01 = _mm512_packs_epi32(round16(value(i), hi), round16(value(i + 16), hi));
     const __m512i w23 = _mm512_packs_epi32(round16(value(i + 32), hi), round16(value(i + 48), hi));
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -227,6 +272,25 @@ struct Quantizer {
       return _mm512_inserti32x4(l, codes16(i + 48), 3);
     } else if constexpr (kOut.encoding == Encoding::kInteger) {
       return bytes64(i);
+    } else if constexpr (kX == GQ_DTYPE_BFLOAT16) {
+      // Even and odd elements are the low and high nibbles of one byte: pack each kind to
+      // bytes separately (byte b of dword d of 128-bit lane L holds the pair of output byte
+      // 16d + 4L + b), clamp the bottom to -8, merge the nibbles, transpose the dwords.
+      Pair p[4];
+      for (int g = 0; g < 4; ++g) p[g] = scaled_pairs(i + 32 * g);
+      auto bytes = [&](__m512 Pair::*half) {
+        const __m512i b = _mm512_packs_epi16(
+            _mm512_packs_epi32(round16(p[0].*half, hi), round16(p[1].*half, hi)),
+            _mm512_packs_epi32(round16(p[2].*half, hi), round16(p[3].*half, hi)));
+        return _mm512_max_epi8(b, _mm512_set1_epi8(-8));
+      };
+      const __m512i lo = bytes(&Pair::even);
+      const __m512i hi4 = _mm512_slli_epi16(bytes(&Pair::odd), 4);
+      // (lo & 0x0F) | (hi4 & 0xF0): the bits vpsllw moved across a byte land in the low
+      // nibble, which the mask drops.
+      const __m512i merged = _mm512_ternarylogic_epi32(lo, hi4, _mm512_set1_epi8(0x0F), 0xE4);
+      const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+      return _mm512_permutexvar_epi32(order, merged);
     } else {  // packus works per 128-bit lane (8 bytes of each half); the permute restores order
       const __m512i halves =
           _mm512_packus_epi16(nibble_pairs(bytes64(i)), nibble_pairs(bytes64(i + 64)));
@@ -255,6 +319,9 @@ struct Quantizer {
         _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, round16(value_masked(i, m), hi));
       }
     } else {  // packed int4, n % 8 == 0 and i % 8 == 0: element j's nibble in byte j / 2
+      if constexpr (kX == GQ_DTYPE_BFLOAT16) {
+        for (; i + kLine <= n; i += kLine) _mm512_storeu_si512(y + i / 2, line(i));
+      }
       for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i / 2),
                             _mm512_cvtepi16_epi8(nibble_pairs(bytes64(i))));

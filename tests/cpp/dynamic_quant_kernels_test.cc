@@ -1,11 +1,11 @@
 // Every npu_dynamic_quant row kernel of every SIMD ISA compiled in (kernels.inc),
 // compared byte for byte (y, scale, offset) with the scalar kernel: every length up to
-// two 64-element tiles + 1, misaligned x, smooth and y, every op variant (A2/950 x
-// symmetric/asymmetric x with/without smooth, A2's two scale forms), rows built to hit
-// the special cases (NaN, +-inf, +-0, subnormals, huge values, raw bit patterns, all-NaN
-// and all-zero rows); guard bytes around y, x and smooth ending exactly at the end of
-// their allocations (ASan catches any over-read). Then the dispatched op with each ISA
-// forced under a hostile MXCSR (x86) or FPCR (aarch64).
+// two main-loop tiles + 1 (packed int4: two 128-element lines + 8), misaligned x, smooth and y,
+// every op variant (A2/950 x symmetric/asymmetric x with/without smooth, A2's two scale forms),
+// rows built to hit the special cases (NaN, +-inf, +-0, subnormals, huge values, raw bit patterns,
+// all-NaN and all-zero rows); guard bytes around y, x and smooth ending exactly at the end of their
+// allocations (ASan catches any over-read). Then the dispatched op with each ISA forced under a
+// hostile MXCSR (x86) or FPCR (aarch64).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,7 +32,9 @@ using groupquant::detail::DynamicOp;
 using groupquant::detail::DynamicRowKernel;
 using groupquant::detail::Isa;
 
-constexpr int64_t kMaxTile = 64;  // AVX-512: 4 vectors of 16 per main-loop iteration
+// AVX-512: 4 vectors of 16 per main-loop iteration; packed int4 from bf16: 128 (one line).
+constexpr int64_t kMaxTile = 64;
+constexpr int64_t kMaxInt4Tile = 128;
 constexpr int64_t kGuardBytes = 64;
 constexpr unsigned char kPoison = 0xA5;
 
@@ -207,7 +209,7 @@ class DynamicKernelTester {
 
   int64_t step() const { return kind_ == GQ_OUTPUT_INT4_PACKED ? 8 : 1; }
   int64_t max_n() const {
-    return kind_ == GQ_OUTPUT_INT4_PACKED ? 2 * kMaxTile + 8 : 2 * kMaxTile + 1;
+    return kind_ == GQ_OUTPUT_INT4_PACKED ? 2 * kMaxInt4Tile + 8 : 2 * kMaxTile + 1;
   }
 
   void test_lengths() const {
