@@ -83,9 +83,10 @@ enum class Style {
   kAllNan,
   kWideRange,  // one large value, the rest over many binades (fp8 subnormals)
   kNumStyles,
-  // Element i is 16-bit pattern i, magnitudes beyond the output's max (infs too) set to
-  // +-max: without smooth the A2 symmetric factor is max / max = 1, so the encoders see
-  // every value of x's dtype, ties and subnormals included. Not in the rotation.
+  // Element i is 16-bit pattern first_pattern + i, magnitudes beyond the output's max
+  // (infs too) set to +-max: in the 65536-element row, without smooth, the A2 symmetric
+  // factor is max / max = 1, so the encoders see every value of x's dtype, ties and
+  // subnormals included. Not in the rotation.
   kEveryPattern,
 };
 
@@ -125,8 +126,8 @@ class DynamicKernelTester {
   // One row of n elements, x/smooth starting `x_mis`/`s_mis` elements into allocations
   // that end at the row's end, y `y_mis` bytes past a 64-byte boundary; every op variant
   // with and without smooth, compared with the scalar kernel.
-  void test(int64_t n, int64_t x_mis, int64_t s_mis, int64_t y_mis, Style style,
-            uint32_t seed) const {
+  void test(int64_t n, int64_t x_mis, int64_t s_mis, int64_t y_mis, Style style, uint32_t seed,
+            uint32_t first_pattern = 0) const {
     std::mt19937 rng(seed);
     std::unique_ptr<uint16_t[]> x_buf(new uint16_t[x_mis + n]);
     std::unique_ptr<uint16_t[]> s_buf(new uint16_t[s_mis + n]);
@@ -156,7 +157,7 @@ class DynamicKernelTester {
     const groupquant::detail::OutputTraits out = groupquant::detail::output_traits(kind_);
     if (style == Style::kEveryPattern) {
       for (int64_t i = 0; i < n; ++i) {
-        const uint16_t pattern = static_cast<uint16_t>(i);
+        const uint16_t pattern = static_cast<uint16_t>(first_pattern + i);
         std::memcpy(one.at(0), &pattern, 2);
         const float v = one.get_float(0);
         x[i] = std::fabs(v) > out.max ? to_bits(std::copysign(out.max, v)) : pattern;
@@ -242,9 +243,22 @@ class DynamicKernelTester {
       if (::testing::Test::HasFatalFailure()) return;
     }
     test(7168, 1, 2, 3, Style::kInteresting, 77);
+    // Around the AVX-512 kernels' kept fp16 row (8192 floats): kept, then recomputed.
+    for (int64_t n : {int64_t{8192}, 8192 + step(), int64_t{8192 + 72}}) {
+      test(n, 0, 1, 0, Style::kInteresting, static_cast<uint32_t>(n));
+      if (::testing::Test::HasFatalFailure()) return;
+      test(n, 3, 0, 2, Style::kRawBits, static_cast<uint32_t>(n) + 1);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
   }
 
-  void test_every_pattern() const { test(65536, 1, 0, 1, Style::kEveryPattern, 88); }
+  // Every 16-bit pattern: in one row (longer than any kept row), then in rows of 8192.
+  void test_every_pattern() const {
+    test(65536, 1, 0, 1, Style::kEveryPattern, 88);
+    for (uint32_t first = 0; first < 65536 && !::testing::Test::HasFatalFailure(); first += 8192) {
+      test(8192, 0, 1, 0, Style::kEveryPattern, 89, first);
+    }
+  }
 
  private:
   Isa isa_;
