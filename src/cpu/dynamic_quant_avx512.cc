@@ -176,10 +176,24 @@ struct Scaler {
 // bottom saturates in the narrowing that follows (INT_MIN included, so -inf works).
 // NaN lanes become +0 through vfixupimmps (table 0x88: QNaN and SNaN -> +0, every other
 // class keeps v), one uop off port 5, where a compare into a mask register would go.
+// Without kClampTop the caller guarantees no lane above hi + 0.5 (see top_clamp_needed).
+template <bool kClampTop>
 inline __m512i round16(__m512 v, __m512 hi) {
   const __m512 no_nan = _mm512_fixupimm_ps(v, v, _mm512_set1_epi32(0x88), 0);
-  return _mm512_cvt_roundps_epi32(_mm512_min_ps(no_nan, hi),
+  return _mm512_cvt_roundps_epi32(kClampTop ? _mm512_min_ps(no_nan, hi) : no_nan,
                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+// Whether a row's scaled values may exceed the output's max (so round16 must clamp).
+// For A2 symmetric with a finite factor q = fl(DMAX / m), every non-NaN |xs| <= m, so
+// |v| = fl(|xs| * q) <= DMAX * (1 + 2^-24)^2 < DMAX + 0.5, which rounds to at most DMAX:
+// the clamp is a no-op. q is infinite where m is 0 or tiny (then v may be +inf) and 0
+// where m is inf (v is then +-0 or NaN); 950 divides and the asymmetric op adds an
+// offset, so those always clamp.
+template <bool k950, bool kAsym>
+bool top_clamp_needed(const RowQuant& q) {
+  if constexpr (k950 || kAsym) return true;
+  return !(q.factor < __builtin_huge_valf());  // inf (or NaN, which m never makes)
 }
 
 // encode_fp8() on 16 lanes, in integer arithmetic on the bits (element.h has the scalar
@@ -231,7 +245,8 @@ inline __m128i nibbles16(__m128i b) {  // 16 bytes -> 8 in the low half
 }
 
 // The second pass: xs again (from the kept row with kKept), scaled, encoded, stored.
-template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym, bool kKept>
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym, bool kKept,
+          bool kClampTop>
 struct Quantizer {
   static constexpr OutputTraits kOut = output_traits(kKind);
   // Elements per 64-byte line of y.
@@ -242,6 +257,8 @@ struct Quantizer {
   const float* kept;
   Scaler<k950, kAsym> scaled;
   __m512 hi = _mm512_set1_ps(static_cast<float>(kOut.hi));
+
+  __m512i round(__m512 v) const { return round16<kClampTop>(v, hi); }
 
   static_assert(!kKept || kX == GQ_DTYPE_FLOAT16, "bf16 reads its pairs from x");
   __m512 value(int64_t i) const {
@@ -264,15 +281,15 @@ struct Quantizer {
       // 8L+6, 8L+1, ..., 8L+7 (and 32 more in the next pack); vpshufb restores the order
       // within each 8 bytes, vpermq puts the 8-byte groups in place.
       const Pair p0 = scaled_pairs(i), p1 = scaled_pairs(i + 32);
-      const __m512i w0 = _mm512_packs_epi32(round16(p0.even, hi), round16(p0.odd, hi));
-      const __m512i w1 = _mm512_packs_epi32(round16(p1.even, hi), round16(p1.odd, hi));
+      const __m512i w0 = _mm512_packs_epi32(round(p0.even), round(p0.odd));
+      const __m512i w1 = _mm512_packs_epi32(round(p1.even), round(p1.odd));
       const __m512i in_lane = _mm512_shuffle_epi8(
           _mm512_packs_epi16(w0, w1), _mm512_broadcast_i32x4(_mm_setr_epi8(
                                           0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15)));
       return _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), in_lane);
     }
-    const __m512i w01 = _mm512_packs_epi32(round16(value(i), hi), round16(value(i + 16), hi));
-    const __m512i w23 = _mm512_packs_epi32(round16(value(i + 32), hi), round16(value(i + 48), hi));
+    const __m512i w01 = _mm512_packs_epi32(round(value(i)), round(value(i + 16)));
+    const __m512i w23 = _mm512_packs_epi32(round(value(i + 32)), round(value(i + 48)));
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     return _mm512_permutexvar_epi32(order, _mm512_packs_epi16(w01, w23));
   }
@@ -293,9 +310,9 @@ struct Quantizer {
       Pair p[4];
       for (int g = 0; g < 4; ++g) p[g] = scaled_pairs(i + 32 * g);
       auto bytes = [&](__m512 Pair::*half) {
-        const __m512i b = _mm512_packs_epi16(
-            _mm512_packs_epi32(round16(p[0].*half, hi), round16(p[1].*half, hi)),
-            _mm512_packs_epi32(round16(p[2].*half, hi), round16(p[3].*half, hi)));
+        const __m512i b =
+            _mm512_packs_epi16(_mm512_packs_epi32(round(p[0].*half), round(p[1].*half)),
+                               _mm512_packs_epi32(round(p[2].*half), round(p[3].*half)));
         return _mm512_max_epi8(b, _mm512_set1_epi8(-8));
       };
       const __m512i lo = bytes(&Pair::even);
@@ -325,12 +342,11 @@ struct Quantizer {
     } else if constexpr (kOut.encoding == Encoding::kInteger) {
       for (; i + 4 * kLanes <= n; i += 4 * kLanes) _mm512_storeu_si512(y + i, bytes64(i));
       for (; i + kLanes <= n; i += kLanes) {
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
-                         _mm512_cvtsepi32_epi8(round16(value(i), hi)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm512_cvtsepi32_epi8(round(value(i))));
       }
       if (i < n) {
         const __mmask16 m = tail_mask(n - i);
-        _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, round16(value_masked(i, m), hi));
+        _mm512_mask_cvtsepi32_storeu_epi8(y + i, m, round(value_masked(i, m)));
       }
     } else {  // packed int4, n % 8 == 0 and i % 8 == 0: element j's nibble in byte j / 2
       if constexpr (kX == GQ_DTYPE_BFLOAT16) {
@@ -341,12 +357,12 @@ struct Quantizer {
                             _mm512_cvtepi16_epi8(nibble_pairs(bytes64(i))));
       }
       for (; i + kLanes <= n; i += kLanes) {
-        const __m128i b = _mm512_cvtsepi32_epi8(round16(value(i), hi));
+        const __m128i b = _mm512_cvtsepi32_epi8(round(value(i)));
         _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i / 2), nibbles16(b));
       }
       if (i < n) {  // 8 elements: one int32 word
         const __mmask16 m = tail_mask(n - i);
-        const __m128i b = _mm512_cvtsepi32_epi8(round16(value_masked(i, m), hi));
+        const __m128i b = _mm512_cvtsepi32_epi8(round(value_masked(i, m)));
         _mm_mask_storeu_epi8(y + i / 2, tail_mask((n - i) / 2), nibbles16(b));
       }
     }
@@ -378,16 +394,29 @@ struct Quantizer {
   }
 };
 
-template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym, bool kKept>
-void quantize_row(const char* x, const char* s, const float* kept, int64_t n, const RowQuant& q,
-                  bool stream, char* y) {
-  const Quantizer<kX, kKind, kSmooth, k950, kAsym, kKept> quantizer{x, s, kept,
-                                                                    Scaler<k950, kAsym>(q)};
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym, bool kKept,
+          bool kClampTop>
+void quantize_row_as(const char* x, const char* s, const float* kept, int64_t n, const RowQuant& q,
+                     bool stream, char* y) {
+  const Quantizer<kX, kKind, kSmooth, k950, kAsym, kKept, kClampTop> quantizer{
+      x, s, kept, Scaler<k950, kAsym>(q)};
   if (stream) {
     quantizer.streaming(n, y);
   } else {
     quantizer.plain(0, n, y);
   }
+}
+template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym, bool kKept>
+void quantize_row(const char* x, const char* s, const float* kept, int64_t n, const RowQuant& q,
+                  bool stream, char* y) {
+  constexpr bool kInteger = output_traits(kKind).encoding != Encoding::kFloat8;
+  if constexpr (kInteger && !k950 && !kAsym) {
+    if (!top_clamp_needed<k950, kAsym>(q)) {
+      return quantize_row_as<kX, kKind, kSmooth, k950, kAsym, kKept, false>(x, s, kept, n, q,
+                                                                            stream, y);
+    }
+  }
+  quantize_row_as<kX, kKind, kSmooth, k950, kAsym, kKept, true>(x, s, kept, n, q, stream, y);
 }
 
 // The two passes, for dynamic_quant_row.h. An fp16 row of up to 8192 elements (32 KiB

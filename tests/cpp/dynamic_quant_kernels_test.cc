@@ -82,6 +82,9 @@ enum class Style {
   kZerosAndNan,   // +-0 and NaN only
   kAllNan,
   kWideRange,  // one large value, the rest over many binades (fp8 subnormals)
+  // Magnitudes near FLT_MIN (zero in fp16): A2's factor DMAX / max |xs| overflows to inf,
+  // so the scaled values are +-inf and the top clamp matters.
+  kTiny,
   kNumStyles,
   // Element i is 16-bit pattern first_pattern + i, magnitudes beyond the output's max
   // (infs too) set to +-max: in the 65536-element row, without smooth, the A2 symmetric
@@ -105,6 +108,10 @@ float row_value(Style style, std::mt19937& rng) {
       return p < 80 ? (p % 2 ? 0.0f : -0.0f) : NAN;
     case Style::kAllNan:
       return NAN;
+    case Style::kTiny:
+      return p < 10 ? 0.0f
+                    : std::ldexp(1.0f + static_cast<float>(p) / 100.0f, -126 - p % 8) *
+                          (p % 2 ? 1.0f : -1.0f);
     case Style::kWideRange: {
       std::uniform_int_distribution<int> e(-30, 12);
       return std::ldexp(1.0f + static_cast<float>(p) / 100.0f, e(rng)) * (p % 2 ? 1.0f : -1.0f);
