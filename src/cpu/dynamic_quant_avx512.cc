@@ -1,13 +1,17 @@
 // AVX-512 (F/BW/VL) npu_dynamic_quant row kernels, bit for bit the scalar kernel
 // (dynamic_quant_scalar.cc). Two passes over the row: the first smooths and reduces it
 // (and brings it into L1/L2), row_quant() turns the reduction into the row's scale,
-// offset and factor, the second recomputes xs = x * s, scales and encodes. 16 lanes per
-// vector, the last n % 16 elements through masked loads and stores (masked-off lanes
-// never fault, so nothing outside [0, n) is touched). Built with GQ_AVX512_FLAGS and
-// -ffp-contract=off (CMakeLists.txt); assumes the driver's default floating-point
-// environment, and every float -> int convert rounds by its own immediate. With
-// DynamicOp::stream_output the second pass writes y's whole 64-byte lines with
-// non-temporal stores and prefetches the next row (row_stream.h).
+// offset and factor, the second recomputes xs = x * s (an fp16 row of up to 8192
+// elements reads it back from a stack buffer the first pass filled: DynamicQuantPolicy),
+// scales and encodes. The kernels are port-bound (ports 0 and 5 on Intel), so uops count:
+// bf16 widens 32 elements at a time into even and odd halves without a shuffle, NaN is
+// zeroed without a compare, and A2 symmetric rows skip the top clamp where it is provably
+// a no-op. 16 lanes per vector, the last n % 16 elements through masked loads and
+// stores (masked-off lanes never fault, so nothing outside [0, n) is touched). Built with
+// GQ_AVX512_FLAGS and -ffp-contract=off (CMakeLists.txt); assumes the driver's default
+// floating-point environment, and every float -> int convert rounds by its own
+// immediate. With DynamicOp::stream_output the second pass writes y's whole 64-byte
+// lines with non-temporal stores and prefetches the next row (row_stream.h).
 // GCC 12's -W(maybe-)uninitialized false positives inside the header: see row_avx512.cc.
 #pragma GCC diagnostic push
 #if !defined(__clang__)
