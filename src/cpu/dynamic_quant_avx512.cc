@@ -121,6 +121,7 @@ struct Acc {
 // kKept path reads back: in order, since only fp16 keeps its row).
 template <gq_dtype kX, bool kSmooth, bool kAsym, bool kKeep>
 RowStats reduce_row(const char* x, const char* s, int64_t n, float* kept) {
+  static_assert(!kKeep || kX == GQ_DTYPE_FLOAT16, "bf16's pairs are not kept in order");
   Acc<kAsym> a0, a1, a2, a3;  // four chains: vmaxps' latency, not its throughput, bounds one
   int64_t i = 0;
   if constexpr (kX == GQ_DTYPE_BFLOAT16) {  // the reduction does not care about order
@@ -426,14 +427,16 @@ void quantize_row(const char* x, const char* s, const float* kept, int64_t n, co
 // The two passes, for dynamic_quant_row.h. An fp16 row of up to 8192 elements (32 KiB
 // of fp32 on the stack) keeps xs between the passes: the second pass then loads it
 // instead of widening x and smooth again (vcvtph2ps, two uops per 16 elements, each);
-// measured 1.2-1.35x on a cache-resident 7168-element row. bf16 widens in one uop
+// measured 1.25-1.4x on a cache-resident 7168-element row. bf16 widens in one uop
 // (a shift or an AND) and measured slower with the kept row (x's row, the smooth row
 // and 4 bytes an element no longer fit L1), so it recomputes.
 struct DynamicQuantPolicy {
   static constexpr int64_t kept_row_floats(gq_dtype x) { return x == GQ_DTYPE_FLOAT16 ? 8192 : 0; }
   template <gq_dtype kX, bool kSmooth, bool kAsym>
   static RowStats reduce(const char* x, const char* s, int64_t n, float* kept) {
-    if (kept != nullptr) return reduce_row<kX, kSmooth, kAsym, true>(x, s, n, kept);
+    if constexpr (kX == GQ_DTYPE_FLOAT16) {
+      if (kept != nullptr) return reduce_row<kX, kSmooth, kAsym, true>(x, s, n, kept);
+    }
     return reduce_row<kX, kSmooth, kAsym, false>(x, s, n, nullptr);
   }
   template <gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool k950, bool kAsym>
