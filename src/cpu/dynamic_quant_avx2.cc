@@ -47,6 +47,26 @@ __m256 smoothed8(const char* x, const char* s, int64_t i) {
   return _mm256_mul_ps(load8<kX>(x, i), load8<kX>(s, i));
 }
 
+// bf16 only: xs for the 16 elements at i, without a shuffle (vpmovzxwd): the even
+// elements (i, i+2, ..., i+14; low halves of the 32-bit words) one shift away, the odd ones
+// one AND away. For the reduction, which does not care about order.
+struct Pair {
+  __m256 even, odd;
+};
+inline Pair widen_bf16_pairs(const char* p, int64_t i) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * i));
+  return {
+      _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)),
+      _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))))};
+}
+template <bool kSmooth>
+Pair smoothed_pairs(const char* x, const char* s, int64_t i) {
+  const Pair xf = widen_bf16_pairs(x, i);
+  if constexpr (!kSmooth) return xf;
+  const Pair sf = widen_bf16_pairs(s, i);
+  return {_mm256_mul_ps(xf.even, sf.even), _mm256_mul_ps(xf.odd, sf.odd)};
+}
+
 // The last rem < 8 elements at i, copied into zeroed 8-element buffers.
 struct Tail {
   alignas(16) char x[16] = {};
@@ -106,6 +126,15 @@ template <gq_dtype kX, bool kSmooth, bool kAsym>
 RowStats reduce_row(const char* x, const char* s, int64_t n) {
   Acc<kAsym> a0, a1, a2, a3;  // four chains: vmaxps' latency, not its throughput, bounds one
   int64_t i = 0;
+  if constexpr (kX == GQ_DTYPE_BFLOAT16) {
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+      const Pair p0 = smoothed_pairs<kSmooth>(x, s, i), p1 = smoothed_pairs<kSmooth>(x, s, i + 16);
+      a0.add(p0.even);
+      a1.add(p0.odd);
+      a2.add(p1.even);
+      a3.add(p1.odd);
+    }
+  }
   for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
     a0.add(smoothed8<kX, kSmooth>(x, s, i));
     a1.add(smoothed8<kX, kSmooth>(x, s, i + 8));

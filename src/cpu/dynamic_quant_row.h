@@ -8,28 +8,60 @@
 //   static void quantize(const char* x, const char* s, int64_t n, const RowQuant& q,
 //                        const DynamicOp& op, char* y);
 // named DynamicQuantPolicy, and expands GQ_DEFINE_SIMD_DYNAMIC_QUANT_KERNELS(isa).
+// A policy may also keep the smoothed row between its passes: it then declares
+//   static constexpr int64_t kept_row_floats(gq_dtype x);  // 0: never
+// and its two passes take one more argument, `float* kept` (reduce writes xs there,
+// quantize reads it back): a 64-byte aligned stack buffer of that many floats, or null
+// when the row is longer or the count is 0 (the passes then recompute xs).
 #ifndef GROUPQUANT_SRC_CPU_DYNAMIC_QUANT_ROW_H_
 #define GROUPQUANT_SRC_CPU_DYNAMIC_QUANT_ROW_H_
 
 #include <groupquant/groupquant.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "src/cpu/kernels.h"
 #include "src/dynamic_quant_math.h"
 
 namespace groupquant::detail {
 
+// Whether the policy declares kept_row_floats(), and its value for x (0 where not).
+template <class Policy, class = void>
+struct KeptRow {
+  static constexpr bool kDeclared = false;
+  static constexpr int64_t floats(gq_dtype) { return 0; }
+};
+template <class Policy>
+struct KeptRow<Policy, std::void_t<decltype(Policy::kept_row_floats(GQ_DTYPE_FLOAT16))>> {
+  static constexpr bool kDeclared = true;
+  static constexpr int64_t floats(gq_dtype x) { return Policy::kept_row_floats(x); }
+};
+
 template <class Policy, gq_dtype kX, gq_output_kind kKind, bool kSmooth, bool kAsym>
 void dynamic_quant_row_variant(const char* x, const char* s, int64_t n, const DynamicOp& op,
                                char* y, float* scale, float* offset) {
-  const RowQuant q = row_quant(op, Policy::template reduce<kX, kSmooth, kAsym>(x, s, n));
-  *scale = q.scale;
-  if (offset != nullptr) *offset = q.offset;
-  if (op.chip_950) {
-    Policy::template quantize<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op, y);
+  if constexpr (KeptRow<Policy>::kDeclared) {
+    constexpr int64_t kKept = KeptRow<Policy>::floats(kX);
+    alignas(64) float buffer[kKept > 0 ? kKept : 1];
+    float* kept = n <= kKept ? buffer : nullptr;
+    const RowQuant q = row_quant(op, Policy::template reduce<kX, kSmooth, kAsym>(x, s, n, kept));
+    *scale = q.scale;
+    if (offset != nullptr) *offset = q.offset;
+    if (op.chip_950) {
+      Policy::template quantize<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op, y, kept);
+    } else {
+      Policy::template quantize<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op, y, kept);
+    }
   } else {
-    Policy::template quantize<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op, y);
+    const RowQuant q = row_quant(op, Policy::template reduce<kX, kSmooth, kAsym>(x, s, n));
+    *scale = q.scale;
+    if (offset != nullptr) *offset = q.offset;
+    if (op.chip_950) {
+      Policy::template quantize<kX, kKind, kSmooth, true, kAsym>(x, s, n, q, op, y);
+    } else {
+      Policy::template quantize<kX, kKind, kSmooth, false, kAsym>(x, s, n, q, op, y);
+    }
   }
 }
 

@@ -1,11 +1,11 @@
 // Every npu_dynamic_quant row kernel of every SIMD ISA compiled in (kernels.inc),
 // compared byte for byte (y, scale, offset) with the scalar kernel: every length up to
-// two 64-element tiles + 1, misaligned x, smooth and y, every op variant (A2/950 x
-// symmetric/asymmetric x with/without smooth, A2's two scale forms), rows built to hit
-// the special cases (NaN, +-inf, +-0, subnormals, huge values, raw bit patterns, all-NaN
-// and all-zero rows); guard bytes around y, x and smooth ending exactly at the end of
-// their allocations (ASan catches any over-read). Then the dispatched op with each ISA
-// forced under a hostile MXCSR (x86) or FPCR (aarch64).
+// two main-loop tiles + 1 (packed int4: two 128-element lines + 8), misaligned x, smooth and y,
+// every op variant (A2/950 x symmetric/asymmetric x with/without smooth, A2's two scale forms),
+// rows built to hit the special cases (NaN, +-inf, +-0, subnormals, huge values, raw bit patterns,
+// all-NaN and all-zero rows); guard bytes around y, x and smooth ending exactly at the end of their
+// allocations (ASan catches any over-read). Then the dispatched op with each ISA forced under a
+// hostile MXCSR (x86) or FPCR (aarch64).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -32,7 +32,9 @@ using groupquant::detail::DynamicOp;
 using groupquant::detail::DynamicRowKernel;
 using groupquant::detail::Isa;
 
-constexpr int64_t kMaxTile = 64;  // AVX-512: 4 vectors of 16 per main-loop iteration
+// AVX-512: 4 vectors of 16 per main-loop iteration; packed int4 from bf16: 128 (one line).
+constexpr int64_t kMaxTile = 64;
+constexpr int64_t kMaxInt4Tile = 128;
 constexpr int64_t kGuardBytes = 64;
 constexpr unsigned char kPoison = 0xA5;
 
@@ -80,10 +82,14 @@ enum class Style {
   kZerosAndNan,   // +-0 and NaN only
   kAllNan,
   kWideRange,  // one large value, the rest over many binades (fp8 subnormals)
+  // Magnitudes near FLT_MIN (zero in fp16): A2's factor DMAX / max |xs| overflows to inf,
+  // so the scaled values are +-inf and the top clamp matters.
+  kTiny,
   kNumStyles,
-  // Element i is 16-bit pattern i, magnitudes beyond the output's max (infs too) set to
-  // +-max: without smooth the A2 symmetric factor is max / max = 1, so the encoders see
-  // every value of x's dtype, ties and subnormals included. Not in the rotation.
+  // Element i is 16-bit pattern first_pattern + i, magnitudes beyond the output's max
+  // (infs too) set to +-max: in the 65536-element row, without smooth, the A2 symmetric
+  // factor is max / max = 1, so the encoders see every value of x's dtype, ties and
+  // subnormals included. Not in the rotation.
   kEveryPattern,
 };
 
@@ -102,6 +108,10 @@ float row_value(Style style, std::mt19937& rng) {
       return p < 80 ? (p % 2 ? 0.0f : -0.0f) : NAN;
     case Style::kAllNan:
       return NAN;
+    case Style::kTiny:
+      return p < 10 ? 0.0f
+                    : std::ldexp(1.0f + static_cast<float>(p) / 100.0f, -126 - p % 8) *
+                          (p % 2 ? 1.0f : -1.0f);
     case Style::kWideRange: {
       std::uniform_int_distribution<int> e(-30, 12);
       return std::ldexp(1.0f + static_cast<float>(p) / 100.0f, e(rng)) * (p % 2 ? 1.0f : -1.0f);
@@ -123,8 +133,8 @@ class DynamicKernelTester {
   // One row of n elements, x/smooth starting `x_mis`/`s_mis` elements into allocations
   // that end at the row's end, y `y_mis` bytes past a 64-byte boundary; every op variant
   // with and without smooth, compared with the scalar kernel.
-  void test(int64_t n, int64_t x_mis, int64_t s_mis, int64_t y_mis, Style style,
-            uint32_t seed) const {
+  void test(int64_t n, int64_t x_mis, int64_t s_mis, int64_t y_mis, Style style, uint32_t seed,
+            uint32_t first_pattern = 0) const {
     std::mt19937 rng(seed);
     std::unique_ptr<uint16_t[]> x_buf(new uint16_t[x_mis + n]);
     std::unique_ptr<uint16_t[]> s_buf(new uint16_t[s_mis + n]);
@@ -154,7 +164,7 @@ class DynamicKernelTester {
     const groupquant::detail::OutputTraits out = groupquant::detail::output_traits(kind_);
     if (style == Style::kEveryPattern) {
       for (int64_t i = 0; i < n; ++i) {
-        const uint16_t pattern = static_cast<uint16_t>(i);
+        const uint16_t pattern = static_cast<uint16_t>(first_pattern + i);
         std::memcpy(one.at(0), &pattern, 2);
         const float v = one.get_float(0);
         x[i] = std::fabs(v) > out.max ? to_bits(std::copysign(out.max, v)) : pattern;
@@ -207,7 +217,7 @@ class DynamicKernelTester {
 
   int64_t step() const { return kind_ == GQ_OUTPUT_INT4_PACKED ? 8 : 1; }
   int64_t max_n() const {
-    return kind_ == GQ_OUTPUT_INT4_PACKED ? 2 * kMaxTile + 8 : 2 * kMaxTile + 1;
+    return kind_ == GQ_OUTPUT_INT4_PACKED ? 2 * kMaxInt4Tile + 8 : 2 * kMaxTile + 1;
   }
 
   void test_lengths() const {
@@ -240,9 +250,22 @@ class DynamicKernelTester {
       if (::testing::Test::HasFatalFailure()) return;
     }
     test(7168, 1, 2, 3, Style::kInteresting, 77);
+    // Around the AVX-512 kernels' kept fp16 row (8192 floats): kept, then recomputed.
+    for (int64_t n : {int64_t{8192}, 8192 + step(), int64_t{8192 + 72}}) {
+      test(n, 0, 1, 0, Style::kInteresting, static_cast<uint32_t>(n));
+      if (::testing::Test::HasFatalFailure()) return;
+      test(n, 3, 0, 2, Style::kRawBits, static_cast<uint32_t>(n) + 1);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
   }
 
-  void test_every_pattern() const { test(65536, 1, 0, 1, Style::kEveryPattern, 88); }
+  // Every 16-bit pattern: in one row (longer than any kept row), then in rows of 8192.
+  void test_every_pattern() const {
+    test(65536, 1, 0, 1, Style::kEveryPattern, 88);
+    for (uint32_t first = 0; first < 65536 && !::testing::Test::HasFatalFailure(); first += 8192) {
+      test(8192, 0, 1, 0, Style::kEveryPattern, 89, first);
+    }
+  }
 
  private:
   Isa isa_;
