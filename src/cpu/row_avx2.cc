@@ -147,20 +147,6 @@ __m256i bytes32(const void* x, const void* s, int64_t i, const C& c) {
                   quantize_at<kX, kS>(x, s, i + 16, c), quantize_at<kX, kS>(x, s, i + 24, c));
 }
 
-// Software prefetch of x into L2 for the streaming variants, kPrefetchElements ahead (see
-// row_avx512.cc: 2 KiB of 16-bit x, 4 KiB of fp32 x). Called once per main-loop iteration,
-// for the x of that iteration. A prefetch never faults; the address is formed as an
-// integer, not as an out-of-range pointer.
-constexpr int64_t kPrefetchElements = 1024;
-template <gq_dtype kX, int64_t kElements>
-void prefetch_x(const void* x, int64_t i) {
-  constexpr int64_t kSize = elem_size<kX>();
-  const uintptr_t p = reinterpret_cast<uintptr_t>(advance<kX>(x, i)) + kPrefetchElements * kSize;
-  for (int64_t b = 0; b < kElements * kSize; b += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
-  }
-}
-
 // Streaming-store variants (row_stream.h): whole 64-byte lines of y go out with vmovntdq,
 // the unaligned head and the tail through the plain kernels; the sfence orders the
 // weakly-ordered stores before the kernel returns.
@@ -170,7 +156,7 @@ void row_qs8_stream(const void* x, const void* s, const C& c, int8_t* y, int64_t
   row_qs8<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 64 <= n; i += 64) {
-    prefetch_x<kX, 64>(x, i);
+    prefetch_stream_x<kX, 64>(x, i);
     _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i), bytes32<kX, kS>(x, s, i, c));
     _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i + 32), bytes32<kX, kS>(x, s, i + 32, c));
   }
@@ -196,7 +182,7 @@ void row_qs4_stream(const void* x, const void* s, const C& c, char* y, int64_t n
   row_qs4<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 128 <= n; i += 128) {
-    prefetch_x<kX, 128>(x, i);
+    prefetch_stream_x<kX, 128>(x, i);
     _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i / 2), packed32<kX, kS>(x, s, i, c));
     _mm256_stream_si256(reinterpret_cast<__m256i*>(y + i / 2 + 32),
                         packed32<kX, kS>(x, s, i + 64, c));

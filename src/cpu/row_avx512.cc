@@ -132,24 +132,6 @@ void row_qs8(const void* x, const void* s, const C& c, int8_t* y, int64_t n) {
   }
 }
 
-// Software prefetch of x into L2 for the streaming variants, kPrefetchElements ahead: 2 KiB
-// of 16-bit x, 4 KiB of fp32 x. The hardware prefetcher alone leaves too few reads in
-// flight: measured at 2 threads against the copy, bf16 -> int8 +10-15% (2 KiB); fp32 x,
-// which had none, +3% (2 threads) and +6% (1 thread, CPU time) with it; 4 KiB of bf16 for
-// int4 output was no better than 2 KiB. Called once per main-loop iteration, for the x of
-// that iteration. A prefetch never faults, so running past the end of x is harmless; the
-// address is formed as an integer, not as an out-of-range pointer.
-constexpr int64_t kPrefetchElements = 1024;
-template <gq_dtype kX, int64_t kElements>
-void prefetch_x(const void* x, int64_t i) {
-  constexpr int64_t kSize = kX == GQ_DTYPE_FLOAT32 ? 4 : 2;
-  const uintptr_t p =
-      reinterpret_cast<uintptr_t>(element_ptr<kX>(x, i)) + kPrefetchElements * kSize;
-  for (int64_t b = 0; b < kElements * kSize; b += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(p + b), _MM_HINT_T1);
-  }
-}
-
 // Streaming-store variant: whole 64-byte lines of y go out with vmovntdq (no
 // read-for-ownership of y, no cache pollution); the unaligned head and the tail use
 // row_qs8. The sfence orders the weakly-ordered stores before the kernel returns.
@@ -159,7 +141,7 @@ void row_qs8_stream(const void* x, const void* s, const C& c, int8_t* y, int64_t
   row_qs8<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 64 <= n; i += 64) {
-    prefetch_x<kX, 64>(x, i);
+    prefetch_stream_x<kX, 64>(x, i);
     _mm512_stream_si512(reinterpret_cast<__m512i*>(y + i), bytes64<kX, kS>(x, s, i, c));
   }
   _mm_sfence();
@@ -197,7 +179,7 @@ void row_qs4_stream(const void* x, const void* s, const C& c, char* y, int64_t n
   row_qs4<kX, kS>(x, s, c, y, head);
   int64_t i = head;
   for (; i + 128 <= n; i += 128) {
-    prefetch_x<kX, 128>(x, i);
+    prefetch_stream_x<kX, 128>(x, i);
     // packus works per 128-bit lane (8 bytes of each half); the permute restores order.
     const __m512i halves = _mm512_packus_epi16(nibble_pairs(bytes64<kX, kS>(x, s, i, c)),
                                                nibble_pairs(bytes64<kX, kS>(x, s, i + 64, c)));
